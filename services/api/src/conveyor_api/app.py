@@ -1,0 +1,47 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from conveyor_core import settings as config
+
+from . import errors
+from .middleware import BodyLimit, Metrics
+from .routes import health, jobs
+from .settings import ApiSettings
+from .state import State
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or config.load(ApiSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = State(settings)
+        await state.open()
+        app.state.conveyor = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="Conveyor API",
+        summary="Submit jobs, follow them to the end, watch the queue.",
+        version="0.1.0",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    # Outermost first: metrics see every response, the 413s included.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Metrics)
+    return app

@@ -1,0 +1,42 @@
+"""Probes and metrics: what Kubernetes, compose and Prometheus ask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from conveyor_core.db import UNAVAILABLE
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests. Never checks dependencies, so a
+    database outage does not make Kubernetes restart healthy API pods."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: PostgreSQL answers and the schema is current. Redis is reported
+    but not required: without it jobs are still accepted (and dispatched later)."""
+    state = request.app.state.conveyor
+    checks: dict[str, Any] = {}
+    try:
+        checks["postgres"] = "ok" if await state.store.schema_current() else "schema not migrated"
+    except UNAVAILABLE:
+        checks["postgres"] = "unavailable"
+    checks["redis"] = "ok" if await state.redis_ok() else "degraded"
+    ready = checks["postgres"] == "ok"
+    return JSONResponse(
+        {"status": "ready" if ready else "unready", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get("/metrics")
+async def prometheus_metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

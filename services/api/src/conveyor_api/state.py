@@ -1,0 +1,92 @@
+"""What the API holds while it runs: the PostgreSQL pool, the Redis client and
+what is built on them, opened at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as redis
+
+from conveyor_core import db, streams
+
+from . import metrics
+from .dispatch import Dispatcher
+from .settings import ApiSettings
+from .store import JobStore
+
+log = logging.getLogger("conveyor.api")
+
+GAUGE_REFRESH_SECONDS = 5
+
+
+class State:
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self.pool = db.create_pool(settings, "conveyor-api")
+        self.store = JobStore(self.pool)
+        self.redis = streams.create_client(settings, timeout=0.5)
+        self.dispatcher = Dispatcher(self.redis)
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        # Don't wait for the database: the API starts (unready) without it.
+        await self.pool.open(wait=False)
+        self._refresher = asyncio.create_task(self._refresh_gauges())
+
+    async def close(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self.redis.aclose()
+        await self.pool.close()
+
+    async def redis_ok(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    async def queue(self) -> tuple[int | None, int | None]:
+        """Stream entries not yet delivered, and live workers; (None, None) without Redis."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xinfo_groups(streams.STREAM)
+                pipe.zcount(streams.WORKERS_KEY, f"({time.time() - streams.WORKER_TTL_SECONDS}", "+inf")
+                groups, workers = await pipe.execute()
+        except redis.ResponseError:  # no stream yet: nothing was ever dispatched
+            return 0, 0
+        except (redis.RedisError, OSError) as exc:
+            self.dispatcher.failed(exc)
+            return None, None
+        lag = next((g.get("lag") for g in groups if g["name"] == streams.GROUP), 0)
+        return lag or 0, workers
+
+    async def stats(self) -> dict[str, Any]:
+        counts, recent = await self.store.counts()
+        depth, workers = await self.queue()
+        return {
+            "counts": {
+                status: counts.get(status, 0) for status in ("queued", "running", "succeeded", "failed")
+            },
+            "queue_depth": depth,
+            "finished_last_minute": recent,
+            "workers": workers,
+            "redis": "ok" if depth is not None else "degraded",
+        }
+
+    async def _refresh_gauges(self) -> None:
+        """Keep the job and queue gauges of /metrics current without querying
+        PostgreSQL on every scrape."""
+        while True:
+            with contextlib.suppress(Exception):
+                current = await self.stats()
+                for status, n in current["counts"].items():
+                    metrics.JOBS.labels(status).set(n)
+                if current["queue_depth"] is not None:
+                    metrics.QUEUE_DEPTH.set(current["queue_depth"])
+            await asyncio.sleep(GAUGE_REFRESH_SECONDS)
