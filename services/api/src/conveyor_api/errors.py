@@ -42,6 +42,9 @@ def summarize(errors: list[dict[str, Any]]) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -54,7 +57,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
             body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
@@ -25,22 +26,15 @@ async def send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, whether the client
-    declares a Content-Length or streams a chunked body."""
+    declares a Content-Length (refused before reading) or streams a chunked body
+    (refused as soon as the limit is passed)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-
-    def error(self) -> dict:
-        return {
-            "error": {"code": "body_too_large", "message": f"request body is larger than {self.limit} bytes"}
-        }
+        self.message = f"request body is larger than {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,10 +42,9 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await send_json(send, 413, self.error())
+                await send_json(send, 413, {"error": {"code": "body_too_large", "message": self.message}})
                 return
         seen = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -59,19 +52,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge
+                    # FastAPI passes an HTTPException from body reading through
+                    # to the error handlers, which give it the usual JSON shape.
+                    raise HTTPException(413, self.message)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await send_json(send, 413, self.error())
+        await self.app(scope, limited_receive, send)
 
 
 class Metrics:
