@@ -18,7 +18,7 @@ PIPELINE_PYTHON ?= $(CURDIR)/.venv/bin/python
 PIPELINE_SCRIPTS := $(wildcard .github/scripts/*.sh)
 
 # Knobs of the release targets, given on the command line (docs/releasing.md):
-# OVERLAY, TIMEOUT, SNAPSHOT, URL, TAG, IMAGE_REGISTRY, DIGESTS. Their defaults
+# OVERLAY, TIMEOUT, SNAPSHOT, URL, TAG, IMAGE_REGISTRY, RELEASE_VERSION, DIGESTS. Their defaults
 # are spelled inside the recipes so that these common names stay free for the
 # other fragments.
 PIPELINE_OVERLAY = $(or $(OVERLAY),deploy/overlays/prod)
@@ -59,9 +59,9 @@ check-release-tag: ## check that TAG is vX.Y.Z on a commit of origin/main: make 
 	@test -n "$(TAG)" || { echo "usage: make check-release-tag TAG=v1.4.2 [COMMIT=sha] [MAIN_REF=origin/main]" >&2; exit 2; }
 	.github/scripts/check-release-tag.sh "$(TAG)" $(COMMIT) $(MAIN_REF)
 
-set-image-digests: ## pin OVERLAY's images to digests: make set-image-digests IMAGE_REGISTRY=ghcr.io/owner DIGESTS="api=sha256:... ..."
-	@test -n "$(IMAGE_REGISTRY)" -a -n "$(DIGESTS)" || { echo "usage: make set-image-digests OVERLAY=deploy/overlays/prod IMAGE_REGISTRY=ghcr.io/owner DIGESTS=\"api=sha256:... worker=sha256:... frontend=sha256:...\"" >&2; exit 2; }
-	.github/scripts/set-images.sh "$(PIPELINE_OVERLAY)" "$(IMAGE_REGISTRY)" $(DIGESTS)
+set-image-digests: ## pin OVERLAY's images to digests: make set-image-digests IMAGE_REGISTRY=ghcr.io/owner RELEASE_VERSION=1.4.2 DIGESTS="api=sha256:..."
+	@test -n "$(IMAGE_REGISTRY)" -a -n "$(DIGESTS)" || { echo "usage: make set-image-digests [OVERLAY=deploy/overlays/prod] IMAGE_REGISTRY=ghcr.io/owner [RELEASE_VERSION=1.4.2] DIGESTS=\"api=sha256:... worker=sha256:... frontend=sha256:...\"" >&2; exit 2; }
+	.github/scripts/set-images.sh $(if $(RELEASE_VERSION),--tag "$(RELEASE_VERSION)") "$(PIPELINE_OVERLAY)" "$(IMAGE_REGISTRY)" $(DIGESTS)
 
 rollout-snapshot: ## record the revision of each Deployment of OVERLAY (current kube context) in SNAPSHOT
 	.github/scripts/rollout.sh snapshot "$(PIPELINE_OVERLAY)" "$(PIPELINE_SNAPSHOT)"

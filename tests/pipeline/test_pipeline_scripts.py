@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -310,16 +311,29 @@ def overlay(tmp_path):
     return prod
 
 
+DIGESTS = {"api": "sha256:" + "a" * 64, "worker": "sha256:" + "b" * 64, "frontend": "sha256:" + "c" * 64}
+
+
+def rendered_images(overlay: Path) -> list[str]:
+    built = run("kustomize", "build", overlay)
+    assert built.returncode == 0, built.stderr
+    return [c["image"] for c in yaml.safe_load(built.stdout)["spec"]["template"]["spec"]["containers"]]
+
+
 @needs_kustomize
 def test_set_images_pins_every_component_to_its_digest(overlay):
-    digests = {"api": "sha256:" + "a" * 64, "worker": "sha256:" + "b" * 64, "frontend": "sha256:" + "c" * 64}
-    result = run(
-        SCRIPTS / "set-images.sh", overlay, "ghcr.io/acme", *(f"{c}={d}" for c, d in digests.items())
-    )
+    pairs = [f"{c}={d}" for c, d in DIGESTS.items()]
+    result = run(SCRIPTS / "set-images.sh", overlay, "ghcr.io/acme", *pairs)
     assert result.returncode == 0, result.stderr
-    built = run("kustomize", "build", overlay)
-    images = [c["image"] for c in yaml.safe_load(built.stdout)["spec"]["template"]["spec"]["containers"]]
-    assert images == [f"ghcr.io/acme/conveyor-{c}@{d}" for c, d in digests.items()]
+    assert rendered_images(overlay) == [f"ghcr.io/acme/conveyor-{c}@{d}" for c, d in DIGESTS.items()]
+
+
+@needs_kustomize
+def test_set_images_keeps_the_version_as_a_tag_beside_the_digest(overlay):
+    pairs = [f"{c}={d}" for c, d in DIGESTS.items()]
+    result = run(SCRIPTS / "set-images.sh", "--tag", "1.4.2", overlay, "ghcr.io/acme", *pairs)
+    assert result.returncode == 0, result.stderr
+    assert rendered_images(overlay) == [f"ghcr.io/acme/conveyor-{c}:1.4.2@{d}" for c, d in DIGESTS.items()]
 
 
 @pytest.mark.parametrize(
@@ -329,11 +343,13 @@ def test_set_images_pins_every_component_to_its_digest(overlay):
         ("ghcr.io/acme", "api=sha256:1234", "not a sha256 digest"),
         ("ghcr.io/acme", f"db={DIGEST}", "unknown component"),
         ("ghcr.io/Acme", f"api={DIGEST}", "must be lower case"),
+        ("--tag v1/2 ghcr.io/acme", f"api={DIGEST}", "not a valid image tag"),
     ],
 )
 def test_set_images_refuses_what_is_not_a_pushed_digest(overlay, registry, pair, message):
     before = (overlay / "kustomization.yaml").read_text()
-    result = run(SCRIPTS / "set-images.sh", overlay, registry, pair, env={"KUSTOMIZE": "false"})
+    *options, registry = registry.split()
+    result = run(SCRIPTS / "set-images.sh", *options, overlay, registry, pair, env={"KUSTOMIZE": "false"})
     assert result.returncode == 1
     assert message in result.stderr
     assert (overlay / "kustomization.yaml").read_text() == before
@@ -392,3 +408,59 @@ def test_only_vxyz_tags_on_main_are_released(history, tag, ok, message):
     result = run(SCRIPTS / "check-release-tag.sh", tag, "", "main", env=env, cwd=repo)
     assert result.returncode == (0 if ok else 1), result.stderr
     assert message in result.stdout + result.stderr
+
+
+# --- the real prod overlay, pinned as the release pins it ---------------------------------
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@pytest.fixture
+def pinned_prod(tmp_path):
+    """A copy of deploy/ with the prod overlay pinned by `make set-image-digests`."""
+    if not (REPO / "deploy" / "overlays" / "prod" / "kustomization.yaml").exists():
+        pytest.skip("no deploy/overlays/prod yet")
+    deploy = tmp_path / "deploy"
+    shutil.copytree(REPO / "deploy", deploy)
+    # The git-ignored secrets file the base's secretGenerator reads.
+    shutil.copy(deploy / "base" / "secrets.env.example", deploy / "base" / "secrets.env")
+    pairs = [f"{c}={d}" for c, d in DIGESTS.items()]
+    result = run(
+        SCRIPTS / "set-images.sh", "--tag", "1.4.2", deploy / "overlays" / "prod", "ghcr.io/acme", *pairs
+    )
+    assert result.returncode == 0, result.stderr
+    built = run("kustomize", "build", deploy / "overlays" / "prod")
+    assert built.returncode == 0, built.stderr
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+
+
+def pod_images(objects: list[dict]) -> set[str]:
+    images = set()
+    for obj in objects:
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            images.add(container["image"])
+    return images
+
+
+@needs_kustomize
+def test_the_prod_overlay_runs_exactly_the_pushed_digests(pinned_prod):
+    ours = {image for image in pod_images(pinned_prod) if "conveyor-" in image}
+    assert ours == {f"ghcr.io/acme/conveyor-{c}:1.4.2@{d}" for c, d in DIGESTS.items()}
+
+
+@needs_kustomize
+@pytest.mark.xfail(
+    reason="deploy/overlays/prod copies the api image's text after ':' into the "
+    "app.kubernetes.io/version label; with a pinned digest that is '1.4.2@sha256', not a "
+    "valid label value, so the API server would refuse the apply (reported to the lead; "
+    "the fix belongs in deploy/)",
+    strict=False,
+)
+def test_the_pinned_prod_overlay_has_valid_labels(pinned_prod):
+    for obj in pinned_prod:
+        labels = dict(obj["metadata"].get("labels", {}))
+        labels |= obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+        for key, value in labels.items():
+            where = f"{obj['kind']}/{obj['metadata']['name']} {key}={value}"
+            assert len(str(value)) <= 63 and LABEL_VALUE.match(str(value)), where
