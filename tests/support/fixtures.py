@@ -140,7 +140,10 @@ def wait_for(
 
 def wait_finished(client: httpx.Client, job_id: str, timeout: float = 20) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
-        job = client.get(f"/api/jobs/{job_id}").json()
+        response = client.get(f"/api/jobs/{job_id}")
+        if response.status_code == 503:  # the database is coming back
+            return None
+        job = response.json()
         return job if job["status"] in TERMINAL else None
 
     return wait_for(finished, timeout, what=f"job {job_id} to finish")

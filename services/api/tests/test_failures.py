@@ -12,7 +12,6 @@ import pytest
 
 from tests.support.fixtures import wait_finished, wait_for
 
-
 # After its graceful shutdown uvicorn re-raises the signal it got, so that a
 # supervisor sees why it stopped: -15 (143 in a shell) is a clean exit too.
 CLEAN_EXIT = (0, -signal.SIGTERM)

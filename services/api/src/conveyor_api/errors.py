@@ -65,8 +65,9 @@ def install(app: FastAPI) -> None:
     for error_type in UNAVAILABLE:
 
         @app.exception_handler(error_type)
-        async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        async def database_down(request: Request, exc: Exception) -> JSONResponse:
             log.warning("database unavailable", extra={"reason": str(exc).strip()})
+            request.app.state.conveyor.database_failed()
             return JSONResponse(
                 body("database_unavailable", "the database is unavailable; retry shortly"),
                 status_code=503,

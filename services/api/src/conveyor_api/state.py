@@ -31,6 +31,7 @@ class State:
         self.redis = streams.create_client(settings, timeout=0.5)
         self.dispatcher = Dispatcher(self.redis)
         self._refresher: asyncio.Task[None] | None = None
+        self._pool_check: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         # Don't wait for the database: the API starts (unready) without it.
@@ -44,6 +45,13 @@ class State:
                 await self._refresher
         await self.redis.aclose()
         await self.pool.close()
+
+    def database_failed(self) -> None:
+        """A query failed for want of the database: test the pooled connections
+        in the background, so that after a database restart one request fails,
+        not one per broken connection."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.create_task(self.pool.check())
 
     async def redis_ok(self) -> bool:
         try:

@@ -43,7 +43,7 @@ HOUSEKEEPING_SECONDS = 5
 RELAY_SECONDS = 1
 RELAY_BATCH = 500
 RECORD_BATCH = 1000
-TRIM_EVERY = 12  # housekeeping rounds (one minute)
+TRIM_EVERY = 12  # housekeeping rounds
 RETRY_CAP_SECONDS = 60
 REDIS_ERRORS = (redis.RedisError, OSError)
 
@@ -55,6 +55,7 @@ class Worker:
         self.redis = client
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.running: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the job's task
+        self.held: set[str] = set()  # entries claimed and not yet acknowledged
         self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self.slot_free = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -148,6 +149,7 @@ class Worker:
             entry_id = by_job.pop(job_id)
             if reclaimed:
                 metrics.RECLAIMED.inc()
+            self.held.add(entry_id)
             self.running[entry_id] = asyncio.create_task(self._execute(row, entry_id))
         # Entries whose job is already running elsewhere or done: duplicates.
         useless.extend(by_job.values())
@@ -240,8 +242,10 @@ class Worker:
             elif outcome.status == "queued" and outcome.id in applied:
                 outcome_name = "retry"
             metrics.FINISHED.labels(outcome.task, outcome_name).inc()
+        entry_ids = [o.message_id for o in batch]
+        self.held.difference_update(entry_ids)
         try:
-            await self.redis.xack(streams.STREAM, streams.GROUP, *[o.message_id for o in batch])
+            await self.redis.xack(streams.STREAM, streams.GROUP, *entry_ids)
         except REDIS_ERRORS as exc:
             # The jobs are recorded; their entries will be reclaimed and found done.
             log.warning("could not acknowledge entries", extra={"reason": str(exc)})
@@ -253,6 +257,8 @@ class Worker:
     # --- housekeeping ------------------------------------------------------------
 
     async def _housekeeping_loop(self) -> None:
+        # Often enough that a live worker's entries never look idle to others.
+        interval = min(HOUSEKEEPING_SECONDS, self.settings.reclaim_idle_seconds / 3)
         rounds = 0
         while True:
             try:
@@ -265,7 +271,7 @@ class Worker:
             except UNAVAILABLE as exc:
                 log.warning("housekeeping failed", extra={"reason": str(exc).strip()})
             rounds += 1
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            await asyncio.sleep(interval)
 
     async def _heartbeat(self) -> None:
         now = time.time()
