@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""The offline checks of the Kubernetes manifests, in one place.
+
+`make lint-k8s` runs them from the command line and the tests in this folder
+call the same functions (on the real overlays and on deliberately broken
+copies), so what the tests prove about a check holds for the check CI runs.
+
+    render      kustomize build of each overlay (pinned kustomize)
+    schemas     kubeconform -strict against the OpenAPI schemas of each named
+                Kubernetes version (generated offline by k8s_schemas.py)
+    policy      conftest with deploy/policy: Pod Security Standard
+                "restricted", probes, resources, read-only root filesystems
+                (every overlay); explicit image versions (prod); no Secret
+                values in any YAML file git tracks (the repository)
+
+Tools come from .tools/bin (installed by `make k8s-tools`), or from the
+KUSTOMIZE, KUBECONFORM and CONFTEST environment variables. The Kubernetes
+versions come from K8S_SCHEMA_VERSIONS, else from mk/k8s.mk, so the Makefile
+stays the one place that names them. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+OVERLAYS = ("dev", "prod")
+POLICY_DIR = DEPLOY / "policy"
+MAKE_FRAGMENT = REPO / "mk" / "k8s.mk"
+SCHEMA_ROOT = Path(os.environ.get("K8S_SCHEMA_DIR", REPO / ".tools" / "k8s-schemas"))
+
+# Which conftest namespaces (deploy/policy packages) apply to what.
+WORKLOAD_RULES = "conveyor.workloads"
+PROD_RULES = "conveyor.prod"
+REPOSITORY_RULES = "conveyor.repository"
+
+
+class CheckError(Exception):
+    """A check could not run at all (a missing tool is an error, never a skip)."""
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    output: str
+
+    def __str__(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}\n{self.output.rstrip()}\n"
+
+
+def tool(name: str) -> str:
+    path = os.environ.get(name.upper()) or str(REPO / ".tools" / "bin" / name)
+    if not Path(path).is_file():
+        raise CheckError(f"{name} not found at {path}: run `make k8s-tools` (it installs the pinned version)")
+    return path
+
+
+def make_variable(name: str) -> str:
+    """A variable's value as mk/k8s.mk sets it (`NAME ?= value` or `NAME := value`)."""
+    match = re.search(rf"^{name}\s*[?:]?=\s*(.+?)\s*(#.*)?$", MAKE_FRAGMENT.read_text(), re.MULTILINE)
+    if not match:
+        raise CheckError(f"{name} is not set in {MAKE_FRAGMENT}")
+    return match.group(1)
+
+
+def schema_versions() -> list[str]:
+    return (os.environ.get("K8S_SCHEMA_VERSIONS") or make_variable("K8S_SCHEMA_VERSIONS")).split()
+
+
+def run(cmd: list[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+# ---- render ----------------------------------------------------------------
+
+
+def render(overlay: Path | str) -> str:
+    """kustomize build of an overlay directory (or a name under deploy/overlays)."""
+    path = Path(overlay) if Path(overlay).is_dir() else DEPLOY / "overlays" / str(overlay)
+    result = run([tool("kustomize"), "build", str(path)])
+    if result.returncode != 0:
+        raise CheckError(f"kustomize build {path} failed:\n{result.stderr}")
+    if not result.stdout.strip():
+        raise CheckError(f"kustomize build {path} rendered nothing")
+    return result.stdout
+
+
+def render_all(out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for overlay in OVERLAYS:
+        target = out_dir / f"{overlay}.yaml"
+        scratch = target.with_suffix(".yaml.tmp")
+        scratch.write_text(render(overlay))
+        scratch.replace(target)
+        files[overlay] = target
+    return files
+
+
+# ---- schemas ---------------------------------------------------------------
+
+
+def validate_schemas(files: list[Path], versions: list[str] | None = None) -> Result:
+    """kubeconform -strict per Kubernetes version; a kind without a schema is an error."""
+    versions = versions or schema_versions()
+    outputs, ok = [], True
+    for version in versions:
+        version = version.removeprefix("v")
+        if not (SCHEMA_ROOT / f"v{version}-standalone-strict" / ".complete").is_file():
+            raise CheckError(
+                f"no schemas for Kubernetes {version} under {SCHEMA_ROOT}: run `make k8s-schemas`"
+            )
+        result = run(
+            [
+                tool("kubeconform"),
+                "-strict",
+                "-summary",
+                "-kubernetes-version",
+                version,
+                "-schema-location",
+                str(SCHEMA_ROOT),
+                *map(str, files),
+            ]
+        )
+        ok = ok and result.returncode == 0
+        outputs.append(f"[Kubernetes {version}]\n{result.stdout}{result.stderr}")
+    return Result(f"schemas ({', '.join(versions)})", ok, "".join(outputs))
+
+
+# ---- policy ----------------------------------------------------------------
+
+
+def conftest(files: list[Path], namespace: str) -> Result:
+    if not files:
+        raise CheckError(f"nothing to check against {namespace}")
+    result = run(
+        [
+            tool("conftest"),
+            "test",
+            "--no-color",
+            "--policy",
+            str(POLICY_DIR),
+            "--namespace",
+            namespace,
+            *map(str, files),
+        ]
+    )
+    return Result(f"policy {namespace}", result.returncode == 0, result.stdout + result.stderr)
+
+
+def verify_policies() -> Result:
+    """The Rego unit tests next to the policies (deploy/policy/*_test.rego)."""
+    result = run([tool("conftest"), "verify", "--no-color", "--policy", str(POLICY_DIR)])
+    return Result("policy unit tests", result.returncode == 0, result.stdout + result.stderr)
+
+
+def tracked_yaml(repo: Path = REPO) -> list[Path]:
+    """Every YAML file git tracks (or has staged) in repo."""
+    result = run(["git", "ls-files", "--cached", "-z", "--", "*.yaml", "*.yml"], cwd=repo)
+    if result.returncode != 0:
+        raise CheckError(f"git ls-files failed in {repo}:\n{result.stderr}")
+    return [repo / name for name in result.stdout.split("\0") if name and (repo / name).is_file()]
+
+
+def committed_secrets(repo: Path = REPO) -> Result:
+    files = tracked_yaml(repo)
+    if not files:
+        raise CheckError(f"git tracks no YAML file in {repo}: nothing was scanned")
+    return conftest(files, REPOSITORY_RULES)
+
+
+# ---- all -------------------------------------------------------------------
+
+
+def check_all(out_dir: Path) -> list[Result]:
+    files = render_all(out_dir)
+    return [
+        Result("render", True, "".join(f"{name}: {path}\n" for name, path in files.items())),
+        validate_schemas(list(files.values())),
+        verify_policies(),
+        conftest(list(files.values()), WORKLOAD_RULES),
+        conftest([files["prod"]], PROD_RULES),
+        committed_secrets(),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Offline checks of the Kubernetes manifests.")
+    parser.add_argument("command", choices=["all", "render"], help="all checks, or only render the overlays")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "build" / "manifests", help="where rendered overlays go"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "render":
+            for name, path in render_all(args.out).items():
+                print(f"{name}: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+            return 0
+        results = check_all(args.out)
+    except CheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for result in results:
+        print(result)
+    failed = [r.name for r in results if not r.ok]
+    summary = f"k8s checks: {len(results) - len(failed)} of {len(results)} passed"
+    print(summary + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
