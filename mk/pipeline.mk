@@ -32,7 +32,7 @@ TEST_TARGETS += test-pipeline
 .PHONY: actionlint lint-workflows test-pipeline smoke check-release-tag \
 	set-image-digests rollout-snapshot rollout-status rollout-undo rollout-diagnose
 
-actionlint: ## install actionlint $(ACTIONLINT_VERSION) into .tools/bin from the Go module proxy (once per version)
+actionlint: ## install the pinned actionlint (ACTIONLINT_VERSION) into .tools/bin from the Go module proxy
 	@if [ "$$($(ACTIONLINT) -version 2>/dev/null | head -n 1)" != "$(ACTIONLINT_VERSION)" ]; then \
 		echo "installing actionlint $(ACTIONLINT_VERSION) into $(TOOLS_BIN)"; \
 		mkdir -p "$(TOOLS_BIN)" && \
