@@ -15,6 +15,9 @@ ACTIONLINT := $(TOOLS_BIN)/actionlint
 SHELLCHECK := $(or $(SHELLCHECK),$(shell command -v shellcheck 2>/dev/null))
 
 PIPELINE_PYTHON ?= $(CURDIR)/.venv/bin/python
+# The pinned kustomize of mk/k8s.mk when it is installed, else the one on PATH
+# (CI runners ship one); `kustomize edit set image` is the same in every 5.x.
+PIPELINE_KUSTOMIZE = $(or $(wildcard $(TOOLS_BIN)/kustomize),kustomize)
 PIPELINE_SCRIPTS := $(wildcard .github/scripts/*.sh)
 
 # Knobs of the release targets, given on the command line (docs/releasing.md):
@@ -61,7 +64,7 @@ check-release-tag: ## check that TAG is vX.Y.Z on a commit of origin/main: make 
 
 set-image-digests: ## pin OVERLAY's images to digests: make set-image-digests IMAGE_REGISTRY=ghcr.io/owner RELEASE_VERSION=1.4.2 DIGESTS="api=sha256:..."
 	@test -n "$(IMAGE_REGISTRY)" -a -n "$(DIGESTS)" || { echo "usage: make set-image-digests [OVERLAY=deploy/overlays/prod] IMAGE_REGISTRY=ghcr.io/owner [RELEASE_VERSION=1.4.2] DIGESTS=\"api=sha256:... worker=sha256:... frontend=sha256:...\"" >&2; exit 2; }
-	.github/scripts/set-images.sh $(if $(RELEASE_VERSION),--tag "$(RELEASE_VERSION)") "$(PIPELINE_OVERLAY)" "$(IMAGE_REGISTRY)" $(DIGESTS)
+	KUSTOMIZE="$(PIPELINE_KUSTOMIZE)" .github/scripts/set-images.sh $(if $(RELEASE_VERSION),--tag "$(RELEASE_VERSION)") "$(PIPELINE_OVERLAY)" "$(IMAGE_REGISTRY)" $(DIGESTS)
 
 rollout-snapshot: ## record the revision of each Deployment of OVERLAY (current kube context) in SNAPSHOT
 	.github/scripts/rollout.sh snapshot "$(PIPELINE_OVERLAY)" "$(PIPELINE_SNAPSHOT)"
