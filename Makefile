@@ -82,9 +82,16 @@ test: venv test-python test-stack $(TEST_TARGETS) ## run every test (starts what
 test-python: venv ## API, worker and library tests against real PostgreSQL and Redis containers
 	$(PYTEST) libs services/api services/worker
 
+# The stack tests run their own compose project on other ports, so that a
+# stack started with `make up` is left alone.
+TEST_STACK := CONVEYOR_HTTP_PORT=18080 CONVEYOR_API_PORT=18000 $(COMPOSE) -p conveyor-test
+
 test-stack: venv secrets images browser ## the compose stack end to end, and the dashboard in headless Chromium
+	$(PYTEST) tests/compose
+	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; \
+	$(TEST_STACK) up --detach --wait; \
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(command -v chromium chromium-browser | head -n 1)}" \
-	CONVEYOR_REQUIRE_STACK=1 $(PYTEST) tests/compose services/frontend/tests
+	CONVEYOR_URL=http://127.0.0.1:18080 CONVEYOR_REQUIRE_STACK=1 $(PYTEST) services/frontend/tests
 
 # The dashboard test drives Debian's Chromium (test tools may not download browsers here).
 browser: ## install Debian's Chromium for the browser test when it is missing
@@ -118,6 +125,6 @@ bench: venv secrets images ## measure submit latency/throughput and end-to-end j
 
 clean: ## remove the stack with its volumes, built images, local secrets, venvs and caches
 	-$(COMPOSE) down --volumes --remove-orphans
-	-$(COMPOSE) -p conveyor-test down --volumes --remove-orphans
+	-$(TEST_STACK) down --volumes --remove-orphans
 	-for image in $(IMAGES); do docker image rm $$image:$(VERSION) 2>/dev/null; done
 	rm -rf .venv .tools .secrets reports .pytest_cache .ruff_cache

@@ -73,6 +73,7 @@ class Worker:
             for loop in (self._record_loop, self._housekeeping_loop, self._relay_loop)
         ]
         try:
+            await self._recover_own_entries()
             await self._consume_loop()
             await self._drain()
             # Let the record loop write what the last jobs produced.
@@ -127,6 +128,21 @@ class Worker:
                 continue
             if reply:
                 await self._start(reply[0][1], reclaimed=False)
+
+    async def _recover_own_entries(self) -> None:
+        """Entries still pending under our own name belong to our predecessor: a
+        container restarted after a crash keeps its hostname and PID 1, so its
+        consumer name. Take them back now rather than after the idle timeout."""
+        try:
+            await streams.ensure_group(self.redis)
+            reply = await self.redis.xreadgroup(streams.GROUP, self.name, {streams.STREAM: "0"},
+                                                count=self.settings.worker_concurrency)
+        except REDIS_ERRORS as exc:
+            log.warning("could not look for entries of a previous run", extra={"reason": str(exc)})
+            return
+        if reply and reply[0][1]:
+            log.info("recovering entries of a previous run", extra={"count": len(reply[0][1])})
+            await self._start(reply[0][1], reclaimed=True)
 
     async def _start(self, entries: list[tuple[str, dict[str, str] | None]], reclaimed: bool) -> None:
         """Claim the entries' jobs and run those we got; acknowledge the rest."""
