@@ -30,8 +30,15 @@ pytestmark = pytest.mark.stack
 
 
 def compose(*args: str, timeout: float = 300) -> str:
-    done = subprocess.run(["docker", "compose", "-p", PROJECT, *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        ["docker", "compose", "-p", PROJECT, *args],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert done.returncode == 0, f"docker compose {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -48,9 +55,12 @@ def container_of(service: str) -> str:
 
 
 def project_volumes() -> list[str]:
-    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
-                          f"label=com.docker.compose.project={PROJECT}"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()
 
 
@@ -81,8 +91,9 @@ def submit(http: httpx.Client, task: str, value: object) -> str:
 
     def attempt() -> str | None:
         try:
-            response = http.post("/api/jobs", json={"task": task, "input": value},
-                                 headers={"Idempotency-Key": key})
+            response = http.post(
+                "/api/jobs", json={"task": task, "input": value}, headers={"Idempotency-Key": key}
+            )
         except httpx.TransportError:
             return None
         return response.json()["id"] if response.status_code == 202 else None
@@ -124,8 +135,9 @@ def test_every_container_runs_as_a_non_root_user(stack) -> None:
     assert len(containers) == 5  # postgres, redis, api, worker, frontend (migrate has exited)
     for container in containers:
         name = inspect(container)["Name"]
-        top = subprocess.run(["docker", "top", container, "-eo", "pid,uid"], capture_output=True,
-                             text=True, check=True).stdout.splitlines()[1:]
+        top = subprocess.run(
+            ["docker", "top", container, "-eo", "pid,uid"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[1:]
         uids = {line.split()[1] for line in top}
         assert uids and "0" not in uids, f"{name} runs processes as root: {top}"
 
@@ -140,7 +152,9 @@ def test_only_the_frontend_and_api_are_published_on_loopback(stack) -> None:
     assert published == {
         "frontend": [("127.0.0.1", str(HTTP_PORT))],
         "api": [("127.0.0.1", str(API_PORT))],
-        "worker": [], "postgres": [], "redis": [],
+        "worker": [],
+        "postgres": [],
+        "redis": [],
     }
 
 
@@ -174,12 +188,16 @@ def test_killing_the_worker_mid_job_loses_none(http) -> None:
     restarts = inspect(worker)["RestartCount"]
     ids = [submit(http, "sleep", {"seconds": 2}) for _ in range(3)]
     ids += [submit(http, "uppercase", f"k{i}") for i in range(5)]
-    wait_for(lambda: any((j := job(http, i)) and j["status"] == "running" for i in ids[:3]),
-             timeout=30, what="a sleep job to be running")
+    wait_for(
+        lambda: any((j := job(http, i)) and j["status"] == "running" for i in ids[:3]),
+        timeout=30,
+        what="a sleep job to be running",
+    )
     if _crash(worker):
         # restart: unless-stopped brings a crashed worker back by itself.
-        wait_for(lambda: inspect(worker)["RestartCount"] > restarts, timeout=30,
-                 what="the worker to be restarted")
+        wait_for(
+            lambda: inspect(worker)["RestartCount"] > restarts, timeout=30, what="the worker to be restarted"
+        )
     else:
         compose("up", "--detach", "worker")
     jobs = wait_all_succeeded(http, ids, timeout=120)

@@ -135,8 +135,9 @@ class Worker:
         consumer name. Take them back now rather than after the idle timeout."""
         try:
             await streams.ensure_group(self.redis)
-            reply = await self.redis.xreadgroup(streams.GROUP, self.name, {streams.STREAM: "0"},
-                                                count=self.settings.worker_concurrency)
+            reply = await self.redis.xreadgroup(
+                streams.GROUP, self.name, {streams.STREAM: "0"}, count=self.settings.worker_concurrency
+            )
         except REDIS_ERRORS as exc:
             log.warning("could not look for entries of a previous run", extra={"reason": str(exc)})
             return
