@@ -11,6 +11,9 @@ CONFTEST_VERSION ?= v0.69.0
 # kubectl: the one on PATH when there is one (CI runners and ci-env ship it);
 # otherwise this version, built from deploy/tools/kubectl.
 KUBECTL_VERSION ?= v1.34.4
+# psa-check (deploy/tools/psa-check): the API server's Pod Security library,
+# at the version its go.mod pins (a test keeps the two equal).
+PSA_VERSION ?= v0.34.4
 # The Kubernetes versions every rendered object is validated against: the
 # local cluster's (hack/local-cluster) and the oldest one we support (the
 # kubectl and kind node of CI).
@@ -28,9 +31,11 @@ K8S_SECRETS_ENV := deploy/base/secrets.env
 KUSTOMIZE := $(TOOLS_BIN)/kustomize-$(KUSTOMIZE_VERSION)
 KUBECONFORM := $(TOOLS_BIN)/kubeconform-$(KUBECONFORM_VERSION)
 CONFTEST := $(TOOLS_BIN)/conftest-$(CONFTEST_VERSION)
+PSA_CHECK := $(TOOLS_BIN)/psa-check-$(PSA_VERSION)
+PSA_CHECK_SOURCES := $(wildcard deploy/tools/psa-check/*.go) deploy/tools/psa-check/go.mod deploy/tools/psa-check/go.sum
 KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(TOOLS_BIN)/kubectl)
 # checks.py and the tests read the same tools and versions.
-K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) \
+K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) PSA_CHECK=$(PSA_CHECK) \
 	K8S_SCHEMA_DIR=$(K8S_SCHEMA_DIR) K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)"
 
 ENV ?= dev
@@ -63,8 +68,15 @@ $(KUBECONFORM): ## build the pinned kubeconform
 $(CONFTEST): ## build the pinned conftest
 	$(call k8s-go-install,conftest,github.com/open-policy-agent/conftest@$(CONFTEST_VERSION))
 
-k8s-tools: $(KUSTOMIZE) $(KUBECONFORM) $(CONFTEST) ## install the pinned kustomize, kubeconform and conftest into .tools/bin when missing
-	@echo "kustomize $(KUSTOMIZE_VERSION), kubeconform $(KUBECONFORM_VERSION), conftest $(CONFTEST_VERSION) in $(TOOLS_BIN)"
+# Rebuilt when its source changes (a few seconds).
+$(PSA_CHECK): $(PSA_CHECK_SOURCES) ## build psa-check from deploy/tools/psa-check
+	@echo "building psa-check (k8s.io/pod-security-admission $(PSA_VERSION)) into $(TOOLS_BIN)"
+	@mkdir -p $(TOOLS_BIN) && tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		cd deploy/tools/psa-check && GOBIN=$$tmp GOTOOLCHAIN=local go install . && mv "$$tmp/psa-check" $@
+	@ln -sfn $(@F) $(TOOLS_BIN)/psa-check
+
+k8s-tools: $(KUSTOMIZE) $(KUBECONFORM) $(CONFTEST) $(PSA_CHECK) ## install the pinned kustomize, kubeconform, conftest and psa-check into .tools/bin when missing
+	@echo "kustomize $(KUSTOMIZE_VERSION), kubeconform $(KUBECONFORM_VERSION), conftest $(CONFTEST_VERSION), psa-check $(PSA_VERSION) in $(TOOLS_BIN)"
 
 # kubectl's main package lives in k8s.io/kubernetes, whose go.mod has replace
 # directives that `go install pkg@version` refuses; deploy/tools/kubectl is

@@ -93,6 +93,24 @@ deny contains msg if {
 	msg := sprintf("%s: container %q: procMount must be Default (PSS baseline)", [lib.name, c.name])
 }
 
+# Probes and lifecycle handlers must not aim at another host (baseline since
+# Kubernetes 1.34): the kubelet would connect wherever they point.
+deny contains msg if {
+	some c in lib.all_containers
+	some handler in ["livenessProbe", "readinessProbe", "startupProbe"]
+	some action in ["httpGet", "tcpSocket"]
+	object.get(c, [handler, action, "host"], "") != ""
+	msg := sprintf("%s: container %q: %s.%s.host must not be set (PSS baseline)", [lib.name, c.name, handler, action])
+}
+
+deny contains msg if {
+	some c in lib.all_containers
+	some hook in ["postStart", "preStop"]
+	some action in ["httpGet", "tcpSocket"]
+	object.get(c, ["lifecycle", hook, action, "host"], "") != ""
+	msg := sprintf("%s: container %q: lifecycle.%s.%s.host must not be set (PSS baseline)", [lib.name, c.name, hook, action])
+}
+
 # The "safe" sysctls of the Pod Security Standards (up to Kubernetes 1.32).
 safe_sysctls := {
 	"kernel.shm_rmid_forced",

@@ -182,3 +182,13 @@ test_namespace_enforcing_restricted if {
 	ns := {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
 	count(workloads.deny) == 0 with input as ns
 }
+
+test_probe_host if {
+	obj := broken([{"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/host", "value": "10.0.0.1"}])
+	denied_with(obj, "readinessProbe.httpGet.host")
+}
+
+test_lifecycle_host if {
+	obj := broken([{"op": "add", "path": "/spec/template/spec/containers/0/lifecycle", "value": {"preStop": {"httpGet": {"host": "example.com", "port": 80}}}}])
+	denied_with(obj, "lifecycle.preStop.httpGet.host")
+}

@@ -12,9 +12,11 @@ copies), so what the tests prove about a check holds for the check CI runs.
                 "restricted", probes, resources, read-only root filesystems
                 (every overlay); explicit image versions (prod); no Secret
                 values in any YAML file git tracks (the repository)
+    psa         psa-check: every pod template through the API server's own
+                Pod Security library, the reference for the Rego rules
 
 Tools come from .tools/bin (installed by `make k8s-tools`), or from the
-KUSTOMIZE, KUBECONFORM and CONFTEST environment variables. The Kubernetes
+KUSTOMIZE, KUBECONFORM, CONFTEST and PSA_CHECK environment variables. The Kubernetes
 versions come from K8S_SCHEMA_VERSIONS, else from mk/k8s.mk, so the Makefile
 stays the one place that names them. Standard library only.
 """
@@ -57,7 +59,7 @@ class Result:
 
 
 def tool(name: str) -> str:
-    path = os.environ.get(name.upper()) or str(REPO / ".tools" / "bin" / name)
+    path = os.environ.get(name.upper().replace("-", "_")) or str(REPO / ".tools" / "bin" / name)
     if not Path(path).is_file():
         raise CheckError(f"{name} not found at {path}: run `make k8s-tools` (it installs the pinned version)")
     return path
@@ -162,6 +164,18 @@ def verify_policies() -> Result:
     return Result("policy unit tests", result.returncode == 0, result.stdout + result.stderr)
 
 
+def pod_security(files: list[Path], level: str = "restricted", version: str = "latest") -> Result:
+    """The pod templates through k8s.io/pod-security-admission (deploy/tools/psa-check)."""
+    result = run([tool("psa-check"), "-level", level, "-version", version, *map(str, files)])
+    if result.returncode == 2:
+        raise CheckError(f"psa-check could not run:\n{result.stdout}{result.stderr}")
+    return Result(
+        f"pod security {level}:{version} (k8s.io/pod-security-admission)",
+        result.returncode == 0,
+        result.stdout,
+    )
+
+
 def tracked_yaml(repo: Path = REPO) -> list[Path]:
     """Every YAML file git tracks (or has staged) in repo."""
     result = run(["git", "ls-files", "--cached", "-z", "--", "*.yaml", "*.yml"], cwd=repo)
@@ -187,6 +201,7 @@ def check_all(out_dir: Path) -> list[Result]:
         validate_schemas(list(files.values())),
         verify_policies(),
         conftest(list(files.values()), WORKLOAD_RULES),
+        pod_security(list(files.values())),
         conftest([files["prod"]], PROD_RULES),
         committed_secrets(),
     ]

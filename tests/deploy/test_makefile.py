@@ -56,6 +56,14 @@ def test_kubectl_source_matches_the_named_version():
     )
 
 
+def test_psa_check_source_matches_the_named_version():
+    go_mod = (checks.DEPLOY / "tools" / "psa-check" / "go.mod").read_text()
+    version = checks.make_variable("PSA_VERSION")
+    assert re.search(rf"^\s*k8s\.io/pod-security-admission {re.escape(version)}$", go_mod, re.MULTILINE), (
+        go_mod
+    )
+
+
 def test_every_target_has_help():
     in_define = False
     for line in FRAGMENT.splitlines():

@@ -129,15 +129,81 @@ BREAKAGES = {
 }
 
 
+# Conveyor's own rules, stricter than the Pod Security Standards.
+CONVEYOR_ONLY = {
+    "writable root filesystem",
+    "no liveness probe",
+    "no readiness probe",
+    "no limits on the init container",
+    "no memory request",
+}
+
+
 @pytest.mark.parametrize("overlay", checks.OVERLAYS)
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_workload_rules_reject(tmp_path, rendered, overlay, breakage):
     kind, name, change, reason = BREAKAGES[breakage]
     objs = load(rendered[overlay])
     change(find(objs, kind, name))
-    result = checks.conftest([write(tmp_path / "broken.yaml", objs)], checks.WORKLOAD_RULES)
+    broken = write(tmp_path / "broken.yaml", objs)
+    result = checks.conftest([broken], checks.WORKLOAD_RULES)
     assert not result.ok, result.output
     assert f"{kind}/{name}" in result.output and reason in result.output, result.output
+    # The API server's own library agrees on what is a Pod Security violation.
+    reference = checks.pod_security([broken])
+    if breakage in CONVEYOR_ONLY:
+        assert reference.ok, reference.output
+    else:
+        assert not reference.ok and f"{kind}/{name}" in reference.output, reference.output
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_overlay_passes_the_pod_security_library(rendered, overlay):
+    result = checks.pod_security([rendered[overlay]])
+    assert result.ok, result.output
+    assert "0 forbidden" in result.output
+
+
+def test_pod_security_library_enforce_version_too(rendered):
+    """The namespace pins enforce-version; the pods must pass that version as well."""
+    ns = next(o for o in load(rendered["prod"]) if o["kind"] == "Namespace")
+    version = ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"]
+    assert checks.pod_security(list(rendered.values()), version=version).ok
+
+
+# More Pod Security controls, each broken on the api pod: the Rego rules and
+# the reference library must both reject it.
+CONTROLS = {
+    "probe host": lambda pod: container_of(pod)["readinessProbe"]["httpGet"].update(host="10.0.0.1"),
+    "unsafe sysctl": lambda pod: pod["securityContext"].update(
+        sysctls=[{"name": "kernel.msgmax", "value": "1"}]
+    ),
+    "apparmor unconfined": lambda pod: pod["securityContext"].update(appArmorProfile={"type": "Unconfined"}),
+    "selinux user": lambda pod: pod["securityContext"].update(seLinuxOptions={"user": "root"}),
+    "proc mount": lambda pod: container_of(pod)["securityContext"].update(procMount="Unmasked"),
+    "host port": lambda pod: container_of(pod)["ports"][0].update(hostPort=8000),
+    "added capability": lambda pod: container_of(pod)["securityContext"]["capabilities"].update(
+        add=["SYS_ADMIN"]
+    ),
+    "host pid": lambda pod: pod.update(hostPID=True),
+    "container allows root": lambda pod: container_of(pod)["securityContext"].update(runAsNonRoot=False),
+}
+
+
+def container_of(pod):
+    return next(c for c in pod["containers"] if c["name"] == "api")
+
+
+@pytest.mark.parametrize("control", list(CONTROLS))
+def test_rules_and_library_reject_each_control(tmp_path, rendered, control):
+    objs = load(rendered["dev"])
+    CONTROLS[control](pod_spec(find(objs, "Deployment", "api")))
+    broken = write(tmp_path / "broken.yaml", objs)
+    rules = checks.conftest([broken], checks.WORKLOAD_RULES)
+    reference = checks.pod_security([broken])
+    assert not rules.ok, rules.output
+    assert not reference.ok, reference.output
+    assert "Deployment/api" in rules.output and "Deployment/api" in reference.output
 
 
 def test_workload_rules_reject_an_unenforced_namespace(tmp_path, rendered):

@@ -205,7 +205,7 @@ def test_rollouts_keep_capacity_and_drain(objects, overlay):
         assert strategy["rollingUpdate"]["maxUnavailable"] == 0
     for name in ("api", "frontend"):
         pod = pod_spec(find(objs, "Deployment", name))
-        assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert "sleep 5" in " ".join(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"])
         assert pod["terminationGracePeriodSeconds"] >= 15
     # A 60 s sleep job must be able to finish (or be handed back) after SIGTERM.
     assert pod_spec(find(objs, "Deployment", "worker"))["terminationGracePeriodSeconds"] >= 70
