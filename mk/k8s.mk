@@ -35,7 +35,7 @@ PSA_CHECK := $(TOOLS_BIN)/psa-check-$(PSA_VERSION)
 PSA_CHECK_SOURCES := $(wildcard deploy/tools/psa-check/*.go) deploy/tools/psa-check/go.mod deploy/tools/psa-check/go.sum
 KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(TOOLS_BIN)/kubectl)
 # checks.py and the tests read the same tools and versions.
-K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) PSA_CHECK=$(PSA_CHECK) \
+K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) PSA_CHECK=$(PSA_CHECK) KUBECTL=$(KUBECTL) \
 	K8S_SCHEMA_DIR=$(K8S_SCHEMA_DIR) K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)"
 
 ENV ?= dev

@@ -70,7 +70,7 @@ def is_complete(out: Path, version: str) -> bool:
 
 def download_spec(version: str) -> dict:
     """Fetch k8s.io/kubernetes@version through the Go module proxy (cached by Go) and load its spec."""
-    env = dict(os.environ, GOFLAGS=os.environ.get("GOFLAGS", "") + " -mod=mod", GO111MODULE="on")
+    env = dict(os.environ, GO111MODULE="on", GOTOOLCHAIN="local")
     # Outside any module, so no go.mod of the project is consulted or changed.
     with tempfile.TemporaryDirectory() as scratch:
         result = subprocess.run(

@@ -325,6 +325,28 @@ def test_untracked_files_are_not_the_scan_s_business(repo):
     assert checks.committed_secrets(repo).ok
 
 
+def test_a_template_file_is_read_as_text_not_skipped(repo):
+    commit(
+        repo,
+        "template.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  ip: @DNS_IP@\n",
+    )
+    result = checks.committed_secrets(repo)
+    assert result.ok, result.output
+    assert "template.yaml - not plain YAML; read as text" in result.output
+
+
+def test_a_template_declaring_a_secret_is_rejected(repo):
+    commit(
+        repo,
+        "secret.yaml.tmpl.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  pw: @PASSWORD@\n",
+    )
+    result = checks.committed_secrets(repo)
+    assert not result.ok
+    assert "declares a Secret" in result.output
+
+
 def test_a_repository_without_yaml_is_an_error_not_a_pass(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     with pytest.raises(checks.CheckError):

@@ -4,6 +4,7 @@ and the differences between dev and prod."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -153,9 +154,11 @@ def test_release_pinned_by_tag_and_digest_gets_a_valid_version(deploy_copy, tool
 @pytest.mark.parametrize("overlay", checks.OVERLAYS)
 def test_kubectl_apply_k_renders_the_same(rendered, overlay):
     """CI and the docs use `kubectl apply -k`, i.e. kubectl's built-in kustomize."""
-    kubectl = shutil.which("kubectl")
+    built = str(checks.REPO / ".tools" / "bin" / "kubectl")
+    candidates = [os.environ.get("KUBECTL"), shutil.which("kubectl"), built]
+    kubectl = next((c for c in candidates if c and os.path.isfile(c)), None)
     if kubectl is None:
-        pytest.skip("no kubectl on PATH (make kubectl-install builds one)")
+        pytest.skip("no kubectl on PATH or in .tools/bin (make kubectl-install builds one)")
     result = subprocess.run(
         [kubectl, "kustomize", str(checks.DEPLOY / "overlays" / overlay)],
         capture_output=True,
