@@ -33,9 +33,12 @@ KUBECONFORM := $(TOOLS_BIN)/kubeconform-$(KUBECONFORM_VERSION)
 CONFTEST := $(TOOLS_BIN)/conftest-$(CONFTEST_VERSION)
 PSA_CHECK := $(TOOLS_BIN)/psa-check-$(PSA_VERSION)
 PSA_CHECK_SOURCES := $(wildcard deploy/tools/psa-check/*.go) deploy/tools/psa-check/go.mod deploy/tools/psa-check/go.sum
-KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(TOOLS_BIN)/kubectl)
+# The kubectl that KUBECTL names (other fragments and the command line may set
+# it; default `kubectl`), as a path; when there is none, the one `make
+# kubectl-install` builds into .tools/bin.
+K8S_KUBECTL := $(or $(shell command -v $(or $(KUBECTL),kubectl) 2>/dev/null),$(TOOLS_BIN)/kubectl)
 # checks.py and the tests read the same tools and versions.
-K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) PSA_CHECK=$(PSA_CHECK) KUBECTL=$(KUBECTL) \
+K8S_CHECK_ENV = KUSTOMIZE=$(KUSTOMIZE) KUBECONFORM=$(KUBECONFORM) CONFTEST=$(CONFTEST) PSA_CHECK=$(PSA_CHECK) KUBECTL=$(K8S_KUBECTL) \
 	K8S_SCHEMA_DIR=$(K8S_SCHEMA_DIR) K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)"
 
 ENV ?= dev
@@ -87,8 +90,8 @@ $(TOOLS_BIN)/kubectl: ## build kubectl KUBECTL_VERSION from deploy/tools/kubectl
 		-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$(KUBECTL_VERSION) \
 		-X k8s.io/client-go/pkg/version.gitVersion=$(KUBECTL_VERSION)" .
 
-kubectl-install: $(KUBECTL) ## use the kubectl on PATH, or build KUBECTL_VERSION into .tools/bin when there is none
-	@echo "kubectl: $(KUBECTL)" && $(KUBECTL) version --client
+kubectl-install: $(K8S_KUBECTL) ## use the kubectl on PATH, or build KUBECTL_VERSION into .tools/bin when there is none
+	@echo "kubectl: $(K8S_KUBECTL)" && $(K8S_KUBECTL) version --client
 
 # --- manifests -----------------------------------------------------------------
 
@@ -126,16 +129,16 @@ test-deploy: venv k8s-tools k8s-schemas secrets-k8s ## tests of the manifests: r
 # Renders with the pinned kustomize (the version the checks ran) and applies.
 # Dev creates its random secrets when missing; prod needs deploy/base/secrets.env
 # from the operator (or an external secret store, docs/kubernetes.md).
-deploy: $(KUSTOMIZE) $(KUBECTL) ## apply an overlay to the current kubeconfig context: make deploy ENV=dev|prod
+deploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## apply an overlay to the current kubeconfig context: make deploy ENV=dev|prod
 	@case "$(ENV)" in dev) $(MAKE) secrets-k8s ;; prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
 	@test -f $(K8S_SECRETS_ENV) || { echo "$(K8S_SECRETS_ENV) is missing (see docs/kubernetes.md, Secrets)" >&2; exit 2; }
-	@echo "applying deploy/overlays/$(ENV) to context $$($(KUBECTL) config current-context)"
-	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(KUBECTL) apply -f -
+	@echo "applying deploy/overlays/$(ENV) to context $$($(K8S_KUBECTL) config current-context)"
+	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) apply -f -
 
 # Deletes everything the overlay created, the namespace with it, and so the
 # PersistentVolumeClaims and their data. Production asks for CONFIRM=conveyor.
-undeploy: $(KUSTOMIZE) $(KUBECTL) ## delete an overlay's objects, data included: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
+undeploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an overlay's objects, data included: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
 	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this deletes production and its data: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
 	@test -f $(K8S_SECRETS_ENV) || $(MAKE) secrets-k8s
-	@echo "deleting deploy/overlays/$(ENV) from context $$($(KUBECTL) config current-context)"
-	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(KUBECTL) delete --ignore-not-found -f -
+	@echo "deleting deploy/overlays/$(ENV) from context $$($(K8S_KUBECTL) config current-context)"
+	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) delete --ignore-not-found -f -
