@@ -269,9 +269,18 @@ gen_pki() {
   gen_cert kubelet-serving "/CN=$NODE_NAME" server "IP:$NODE_IP,DNS:$NODE_NAME"
 }
 
+# put_file FILE < CONTENT: replaces FILE only when CONTENT differs, since
+# kube-proxy exits when its configuration file is written to while it runs.
+put_file() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else chmod 0600 "$tmp" && mv "$tmp" "$1"; fi
+}
+
 write_kubeconfig() { # FILE CERT-NAME
   local b64='base64 -w0'
-  cat > "$1" <<KC
+  put_file "$1" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -280,16 +289,15 @@ clusters:
     server: https://$NODE_IP:$APISERVER_PORT
     certificate-authority-data: $($b64 < "$PKI/ca.crt")
 users:
-- name: $2
+- name: conveyor-local-$2
   user:
     client-certificate-data: $($b64 < "$PKI/$2.crt")
     client-key-data: $($b64 < "$PKI/$2.key")
 contexts:
 - name: conveyor-local
-  context: {cluster: conveyor-local, user: $2}
+  context: {cluster: conveyor-local, user: conveyor-local-$2}
 current-context: conveyor-local
 KC
-  chmod 0600 "$1"
 }
 
 write_configs() {
@@ -298,7 +306,7 @@ write_configs() {
   for n in controller-manager scheduler kube-proxy kubelet-client; do write_kubeconfig "$c/$n.kubeconfig" "$n"; done
   write_kubeconfig "$KUBECONFIG_PATH" admin
 
-  cat > "$c/containerd.toml" <<TOML
+  put_file "$c/containerd.toml" <<TOML
 # Private containerd for the local cluster: own root, state and socket, so that
 # Docker's containerd (CRI disabled) is left alone.
 version = 2
@@ -340,7 +348,7 @@ TOML
 
   # ipMasq is off on purpose: pods reach each other, Services and this machine,
   # never other hosts.
-  cat > "$LC_STATE/cni/net.d/10-conveyor.conflist" <<JSON
+  put_file "$LC_STATE/cni/net.d/10-conveyor.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "conveyor-local",
@@ -363,7 +371,7 @@ TOML
 }
 JSON
 
-  cat > "$c/kubelet.yaml" <<YAML
+  put_file "$c/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -394,7 +402,7 @@ imageGCHighThresholdPercent: 95
 imageGCLowThresholdPercent: 90
 YAML
 
-  cat > "$c/kube-proxy.yaml" <<YAML
+  put_file "$c/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables

@@ -1,0 +1,44 @@
+"""Fixtures of the end-to-end tests; see test_e2e.py. The measurements every test
+reports (seconds to recover, failed requests) are printed at the end of the run,
+whatever pytest's output capture does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.e2e.conveyor_kube import Cluster
+
+_REPORT: list[tuple[str, str]] = []
+
+
+@pytest.fixture(scope="session")
+def report() -> Callable[[str, str], None]:
+    def add(title: str, text: str) -> None:
+        _REPORT.append((title, text))
+        print(f"\n== {title}\n{text}")
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _REPORT:
+        return
+    terminalreporter.section("Conveyor on Kubernetes: what the e2e run measured")
+    for title, text in _REPORT:
+        terminalreporter.write_line(f"\n{title}")
+        for line in text.splitlines():
+            terminalreporter.write_line(f"  {line}")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    try:
+        kube = Cluster()
+        kube.core.list_node()
+    except Exception as exc:  # no kubeconfig, no context, no answer: say how to get one
+        pytest.fail(
+            f"no usable Kubernetes cluster in the current kubeconfig context ({exc}); run `make cluster`"
+        )
+    yield kube

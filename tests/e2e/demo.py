@@ -1,0 +1,121 @@
+"""The Kubernetes demos, on the cluster of the current kubeconfig context:
+
+    python -m tests.e2e.demo deploy     # make demo: deploy the dev overlay, wait, print the URL
+    python -m tests.e2e.demo selfheal   # make selfheal-demo: delete pods one at a time, time each recovery
+    python -m tests.e2e.demo rollout    # make rollout-demo: roll the api under load, count failed requests
+
+The same code as the end-to-end tests (tests/e2e/conveyor_kube.py), printed for
+people rather than asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tests.e2e.conveyor_kube import (
+    DEPLOY_TIMEOUT,
+    RECOVERY_HEADER,
+    Cluster,
+    Conveyor,
+    Trickle,
+    check_job,
+    roll_api,
+    table,
+)
+
+
+def slide(title: str) -> None:
+    print(f"\n{'=' * 72}\n  {title}\n{'=' * 72}")
+
+
+def deploy(cluster: Cluster) -> int:
+    slide(f"Conveyor on Kubernetes: deploy/overlays/dev -> context {cluster.context}")
+    start = time.monotonic()
+    cluster.apply()
+    ready = cluster.wait_ready(DEPLOY_TIMEOUT)
+    print(
+        table(
+            ["workload", "ready after (s)"],
+            [[k, f"{v:.1f}"] for k, v in sorted(ready.items(), key=lambda kv: kv[1])],
+        )
+    )
+    print(f"\nall rolled out in {time.monotonic() - start:.0f} s\n")
+    print(cluster.pods_table())
+    with cluster.frontend() as url:
+        if url.startswith("http://127.0.0.1"):
+            url = "kubectl -n conveyor-dev port-forward svc/frontend 8080:80, then http://127.0.0.1:8080"
+        print(f"\nDashboard: {url}\nAPI docs:  {url}/api/docs")
+    return 0
+
+
+def selfheal(cluster: Cluster) -> int:
+    slide("Self-healing: one pod deleted at a time, under a trickle of jobs")
+    print("pods before:\n" + cluster.pods_table())
+    cluster.wait_ready(60)
+    problems: list[str] = []
+    with cluster.frontend() as url:
+        api = Conveyor(url)
+        recoveries = []
+        with Trickle(url) as trickle:
+            time.sleep(2)
+            for name in ("api", "worker", "redis", "postgres"):
+                print(f"\n-> deleting the {name} pod ...", flush=True)
+                recovery = cluster.replace_pod(name)
+                recoveries.append(recovery)
+                print(
+                    f"   {recovery.replacement} Ready after {recovery.pod_ready_s:.1f} s, "
+                    f"everything Ready after {recovery.app_ready_s:.1f} s"
+                )
+        print(
+            f"\n{len(trickle.accepted)} jobs accepted meanwhile; waiting until each has finished ...",
+            flush=True,
+        )
+        finished = api.wait_finished(list(trickle.accepted), 240)
+        api.close()
+    for job_id, (task, value) in trickle.accepted.items():
+        problems += check_job(finished[job_id], task, value)
+    wrong = {p.split()[1] for p in problems}  # "job <id> (task): what"
+    print("\n" + table(RECOVERY_HEADER, [r.row() for r in recoveries]))
+    print(
+        f"\njobs accepted: {len(trickle.accepted)}, succeeded exactly once with the right result: "
+        f"{len(trickle.accepted) - len(wrong)}, "
+        f"submissions refused while a pod was down: {len(trickle.refused)}"
+    )
+    for p in problems:
+        print("  PROBLEM", p)
+    print("\npods after:\n" + cluster.pods_table())
+    return 1 if problems else 0
+
+
+def rollout(cluster: Cluster) -> int:
+    slide("Rolling update of the api under continuous requests")
+    cluster.wait_ready(60)
+    with cluster.frontend() as url:
+        roll = roll_api(cluster, url)
+    print("pods before:\n" + roll.pods_before)
+    print(f"\n{roll.old_image}  ->  {roll.new_image}")
+    print(f"rollout complete in {roll.seconds:.1f} s")
+    print(f"requests during the rollout: {roll.requests}, failed: {len(roll.failures)}")
+    for f in roll.failures[:10]:
+        print("  FAILED", f)
+    print("\npods after:\n" + roll.pods_after)
+    return 1 if roll.failures else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("demo", choices=["deploy", "selfheal", "rollout"])
+    demo = {"deploy": deploy, "selfheal": selfheal, "rollout": rollout}[parser.parse_args().demo]
+    cluster = Cluster()
+    if demo is not deploy and not cluster.namespace_exists():
+        print(f"namespace {cluster.ns} does not exist: run `make demo` first", file=sys.stderr)
+        return 2
+    return demo(cluster)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

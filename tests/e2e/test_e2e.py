@@ -1,0 +1,215 @@
+"""Every promise Conveyor makes about Kubernetes, proven on a real cluster: the
+one of the current kubeconfig context (`make cluster` starts one). Run with
+`make e2e`, which first builds the images and loads them into that cluster.
+
+The tests run in order, as one story: deploy the dev overlay from nothing, use
+it through the frontend, break it one pod at a time under a trickle of jobs,
+roll the API under continuous requests, probe its NetworkPolicies and Pod
+Security, and delete it. They start by deleting the namespace conveyor-dev
+(and its data), so do not point them at a cluster whose dev data you want.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conveyor_kube import (
+    DEPLOY_TIMEOUT,
+    RECOVERY_HEADER,
+    Cluster,
+    Conveyor,
+    Trickle,
+    check_job,
+    component,
+    netpol_probe,
+    privileged_pod_refusal,
+    roll_api,
+    table,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster) -> dict[str, float]:
+    """`kubectl apply -k deploy/overlays/dev` where it is not; seconds until each workload was ready."""
+    cluster.remove_namespace()
+    start = time.monotonic()
+    cluster.apply()
+    ready = cluster.wait_ready(DEPLOY_TIMEOUT)
+    ready["(total)"] = time.monotonic() - start
+    return ready
+
+
+@pytest.fixture(scope="module")
+def frontend(cluster: Cluster, deployed: dict[str, float]):
+    with cluster.frontend() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(frontend: str):
+    conveyor = Conveyor(frontend)
+    yield conveyor
+    conveyor.close()
+
+
+def test_01_deploys_from_nothing(cluster: Cluster, deployed: dict[str, float], report) -> None:
+    state = cluster.workloads()
+    for kind in ("deployment/api", "deployment/worker", "deployment/frontend", "statefulset/postgres"):
+        assert kind in state, f"{kind} missing from the dev overlay: {sorted(state)}"
+    assert not any(state.values()), state
+    # The schema is migrated before the API serves: each api pod's `migrate`
+    # init container finished successfully before its api container started.
+    for pod in cluster.pods(component("api")):
+        init = {c.name: c for c in pod.status.init_container_statuses or []}
+        assert "migrate" in init, f"{pod.metadata.name} has no migrate init container"
+        done = init["migrate"].state.terminated
+        assert done is not None and done.exit_code == 0, (
+            f"migrate in {pod.metadata.name}: {init['migrate'].state}"
+        )
+        api_state = next(c for c in pod.status.container_statuses if c.name == "api").state.running
+        assert api_state is not None and done.finished_at <= api_state.started_at
+        assert "schema is current" in cluster.logs(pod.metadata.name, "migrate")
+    rows = [[name, f"{seconds:.1f}"] for name, seconds in sorted(deployed.items(), key=lambda kv: kv[1])]
+    report(
+        f"1. kubectl apply -k deploy/overlays/dev from nothing (context {cluster.context})",
+        table(["workload", "ready after (s)"], rows) + "\n\n" + cluster.pods_table(),
+    )
+
+
+def test_02_job_and_dashboard_through_the_frontend(api: Conveyor, frontend: str, report) -> None:
+    job = api.submit("wordcount", "the frontend proxies the api the api queues the job")
+    done = api.wait_finished([job["id"]], 60)[job["id"]]
+    assert check_job(done, "wordcount", "the frontend proxies the api the api queues the job") == []
+    page = httpx.get(f"{frontend}/", timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assets = set(re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css))"', page.text))
+    for asset in assets:
+        assert httpx.get(f"{frontend}{asset}", timeout=10).status_code == 200, asset
+    report(
+        "2. Through the frontend Service",
+        f"{frontend}: dashboard 200 with {len(assets)} assets; "
+        f"job {done['id']} {done['status']} after {done['attempts']} attempt(s): {done['result']}",
+    )
+
+
+def test_03_self_healing(cluster: Cluster, api: Conveyor, frontend: str, report) -> None:
+    before = cluster.pods_table()
+    recoveries = []
+    with Trickle(frontend) as trickle:
+        time.sleep(3)
+        recoveries.append(cluster.replace_pod("api"))
+        # The worker is deleted while it runs a job: the job must still finish, once.
+        slow = api.submit("sleep", {"seconds": 20})
+        running = lambda: (api.job(slow["id"]) or {}).get("status") == "running"  # noqa: E731
+        deadline = time.monotonic() + 60
+        while not running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert running(), f"the sleep job never ran: {api.job(slow['id'])}"
+        recoveries.append(cluster.replace_pod("worker"))
+        recoveries.append(cluster.replace_pod("redis"))
+        before_postgres = list(trickle.accepted)
+        recoveries.append(cluster.replace_pod("postgres"))
+        time.sleep(3)
+    accepted = dict(trickle.accepted)
+    accepted[slow["id"]] = ("sleep", {"seconds": 20})
+    finished = api.wait_finished(list(accepted), 240)
+    problems = [
+        p for job_id, (task, value) in accepted.items() for p in check_job(finished[job_id], task, value)
+    ]
+    assert set(before_postgres) <= set(finished)  # still known after PostgreSQL's pod was replaced
+    attempts = {}
+    for job in finished.values():
+        attempts[job["attempts"]] = attempts.get(job["attempts"], 0) + 1
+    report(
+        "3. Self-healing under a trickle of jobs (one every 0.5 s)",
+        "pods before:\n"
+        + before
+        + "\n\n"
+        + table(RECOVERY_HEADER, [r.row() for r in recoveries])
+        + f"\n\njobs accepted {len(accepted)}, all finished: "
+        + ", ".join(f"{n} after {a} attempt(s)" for a, n in sorted(attempts.items()))
+        + f"; the job running on the deleted worker: {finished[slow['id']]['status']} after "
+        f"{finished[slow['id']]['attempts']} attempts"
+        + f"\nsubmissions refused while a pod was down: {len(trickle.refused)}"
+        + "".join(f"\n  t={t:.1f}s {e}" for t, e in trickle.refused[:10])
+        + "\n\npods after:\n"
+        + cluster.pods_table(),
+    )
+    assert problems == [], "\n".join(problems)
+
+
+def test_04_rolling_update_without_failed_requests(cluster: Cluster, frontend: str, report) -> None:
+    roll = roll_api(cluster, frontend)
+    report(
+        "4. Rolling update of the api under continuous requests",
+        f"{roll.old_image} -> {roll.new_image}: rollout complete in {roll.seconds:.1f} s\n"
+        f"requests {roll.requests}, failed {len(roll.failures)}"
+        + "".join(f"\n  {f}" for f in roll.failures[:10])
+        + "\n\npods before:\n"
+        + roll.pods_before
+        + "\n\npods after:\n"
+        + roll.pods_after,
+    )
+    assert roll.requests > 50
+    assert roll.failures == []
+
+
+def test_05_pod_security_restricted_is_enforced(cluster: Cluster, deployed: dict[str, float], report) -> None:
+    labels = cluster.core.read_namespace(cluster.ns).metadata.labels or {}
+    assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
+    refusal = privileged_pod_refusal(cluster)
+    assert "violates PodSecurity" in refusal and "restricted" in refusal, (
+        refusal or "a privileged pod was admitted"
+    )
+    report(
+        "5a. Pod Security",
+        f"namespace {cluster.ns} enforces restricted; a privileged pod is refused:\n{refusal}",
+    )
+
+
+def test_05_network_policies(cluster: Cluster, deployed: dict[str, float], report) -> None:
+    result = netpol_probe(cluster)
+    assert result.get("dns") == "ok", (
+        f"the probe pod could not resolve names (DNS egress is allowed): {result}"
+    )
+    connected = sorted(k for k, v in result.items() if v == "connected")
+    if connected:
+        note = (
+            "NOTE: this cluster's CNI does not enforce NetworkPolicies: a pod that the policies allow "
+            f"nothing but DNS connected to {', '.join(connected)}. The policies are applied, not proven "
+            "here; a CNI that enforces them (kind's kindnet, minikube --cni=calico) proves them."
+        )
+        report("5b. NetworkPolicies", note)
+        pytest.skip(note)
+    report("5b. NetworkPolicies", f"enforced: a pod allowed only DNS got {result}")
+
+
+def test_06_delete_keeps_only_the_data(cluster: Cluster, deployed: dict[str, float], report) -> None:
+    rendered = cluster.rendered()
+    namespaced = [d for d in rendered if d["kind"] != "Namespace"]
+    pvcs_before = cluster.pvcs()
+    start = time.monotonic()
+    cluster.delete()
+    seconds = time.monotonic() - start
+    names = [(d["kind"], d["metadata"]["name"]) for d in namespaced]
+    left = [f"{kind}/{name}" for kind, name in names if cluster.exists(kind, name)]
+    pods = [p.metadata.name for p in cluster.pods()] if cluster.namespace_exists() else []
+    assert left == [] and pods == [], f"left after kubectl delete -k: {left} pods {pods}"
+    pvcs_after = cluster.pvcs()
+    summary = (
+        f"kubectl delete -k deploy/overlays/dev took {seconds:.1f} s; every object of the overlay "
+        f"is gone; PVCs before {pvcs_before}, after {pvcs_after}"
+    )
+    report("6. kubectl delete -k", summary)
+    if pvcs_after != pvcs_before and any(d["kind"] == "Namespace" for d in rendered):
+        pytest.xfail(
+            "the dev overlay owns its Namespace, so deleting it deletes the PVCs (and the data) "
+            "with it, as docs/kubernetes.md says; keeping them needs the Namespace outside the overlay"
+        )
+    assert pvcs_after == pvcs_before
