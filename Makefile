@@ -80,7 +80,7 @@ venv: $(UV) ## create .venv with the locked dependencies (uv sync)
 test: venv test-python test-stack $(TEST_TARGETS) ## run every test (starts what it needs itself)
 
 test-python: venv ## API, worker and library tests against real PostgreSQL and Redis containers
-	$(PYTEST) libs services/api services/worker
+	$(PYTEST) libs services/api services/worker tests/docs
 
 # The stack tests run their own compose project on other ports, so that a
 # stack started with `make up` is left alone.
@@ -121,7 +121,7 @@ lint-compose: secrets
 # --- benchmark -------------------------------------------------------------------
 
 bench: venv secrets images ## measure submit latency/throughput and end-to-end job throughput (see bench/README.md)
-	$(PYTHON) bench/run.py
+	$(PYTHON) -m bench.run
 
 clean: ## remove the stack with its volumes, built images, local secrets, venvs and caches
 	-$(COMPOSE) down --volumes --remove-orphans

@@ -212,3 +212,43 @@ def test_down_then_up_keeps_every_job(http) -> None:
     compose("up", "--detach", "--wait", timeout=300)
     # New containers, same named volumes: every job is still there.
     assert [j["status"] for j in wait_all_succeeded(http, ids)] == ["succeeded"] * 3
+
+
+def readme_block(after: str) -> list[str]:
+    """The command lines of the first ```sh block after the line `after` in the README."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(after) :].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.strip().splitlines()]
+
+
+def test_the_readme_curl_example(http) -> None:
+    (command,) = [" ".join(readme_block("Or from a shell:")).replace("\\ ", "")]
+    command = command.replace("localhost:8000", f"127.0.0.1:{API_PORT}")
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
+    [result] = [j["result"] for j in wait_all_succeeded(http, [json.loads(out)["id"]])]
+    assert result["words"] == 6
+
+
+def test_the_readme_try_breaking_it_commands(http) -> None:
+    """Run the README's "Try breaking it" block as written, against this
+    project, with jobs in flight: every job still finishes, once."""
+    ids = [submit(http, "sleep", {"seconds": 1}) for _ in range(6)]
+    ids += [submit(http, "uppercase", f"b{i}") for i in range(20)]
+    env = {**ENV, "COMPOSE_PROJECT_NAME": PROJECT}
+    for command in readme_block("Try breaking it:"):
+        assert command.startswith("docker compose "), command
+        subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300
+        )
+        if "start redis" in command or "restart postgres" in command:
+            wait_for(lambda: job(http, ids[0]) is not None, timeout=60, what="the API to answer")
+        ids.append(submit(http, "uppercase", command))
+    jobs = wait_all_succeeded(http, ids, timeout=180)
+    assert all(1 <= j["attempts"] <= 2 for j in jobs)
+    stats = wait_for(
+        lambda: (s := http.get("/api/stats").json())["workers"] == 3 and s,
+        timeout=30,
+        what="three live workers",
+    )
+    assert stats["redis"] == "ok"
+    compose("up", "--detach", "--scale", "worker=1")

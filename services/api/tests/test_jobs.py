@@ -127,8 +127,13 @@ def test_health_and_docs(client) -> None:
 def test_logs_are_json_lines_with_the_job_id(client, api, worker) -> None:
     job_id = submit(client, "fail", {"message": "logged"}).json()["id"]
     wait_finished(client, job_id)
+    client.get(f"/api/jobs/{job_id}")
     api_lines = api.log_lines()  # parsing fails the test on any non-JSON line
-    assert any(line.get("job_id") == job_id and line["msg"] == "job submitted" for line in api_lines)
-    assert any(line["msg"] == "request" and line.get("path") == "/api/jobs" for line in api_lines)
+    requests = [line for line in api_lines if line["msg"] == "request"]
+    submitted = [r for r in requests if r["method"] == "POST" and r["path"] == "/api/jobs"]
+    assert [(r["status"], r["job_id"]) for r in submitted] == [(202, job_id)]
+    assert any(r["path"] == f"/api/jobs/{job_id}" and r["status"] == 200 for r in requests)
+    assert all(isinstance(r["ms"], float) for r in requests)
+    assert not any(r["path"] in ("/healthz", "/readyz") for r in requests)  # probes stay quiet
     worker_lines = worker.log_lines()
     assert any(line.get("job_id") == job_id and line["msg"] == "job failed" for line in worker_lines)

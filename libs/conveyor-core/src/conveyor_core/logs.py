@@ -35,16 +35,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
-            # uvicorn's access line, as fields rather than a preformatted string
-            client, method, path, _, status = record.args
-            entry.update(msg="request", method=method, path=path, status=status, client=client)
         job_id = job_id_var.get()
         if job_id is not None:
             entry["job_id"] = job_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+        for key in record.__dict__.keys() - _STANDARD:
+            if not key.startswith("_"):
+                entry[key] = record.__dict__[key]
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -61,6 +57,12 @@ def setup(service: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+
+
+def bind_job(job_id: object) -> None:
+    """Name the job in every later log line of the current context (an HTTP
+    request's task: the context ends with the request)."""
+    job_id_var.set(str(job_id))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ def main() -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,  # keep the JSON logging set up above
-        access_log=settings.access_log,
+        access_log=False,  # the Observe middleware logs each request, with its job id
         proxy_headers=True,
         forwarded_allow_ips="*",
         server_header=False,

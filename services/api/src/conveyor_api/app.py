@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from conveyor_core import settings as config
 
 from . import errors
-from .middleware import BodyLimit, Metrics
+from .middleware import BodyLimit, Observe
 from .routes import health, jobs
 from .settings import ApiSettings
 from .state import State
@@ -41,7 +41,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(health.router)
-    # Outermost first: metrics see every response, the 413s included.
+    # Added last, so outermost: Observe sees every response, the 413s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Metrics)
+    app.add_middleware(Observe, access_log=settings.access_log)
     return app

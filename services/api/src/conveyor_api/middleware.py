@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import orjson
@@ -9,6 +10,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
+
+access = logging.getLogger("conveyor.api.access")
+# Probes and scrapes every few seconds would drown the lines that matter.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 async def send_json(send: Send, status: int, body: dict) -> None:
@@ -60,12 +65,18 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
-class Metrics:
-    """Count requests and time them, labelled by route template, not raw path,
-    so that /api/jobs/{job_id} stays one series."""
+class Observe:
+    """Count and time every request, labelled by route template rather than raw
+    path (so /api/jobs/{job_id} stays one series), and log it as one JSON line,
+    with the job id when the request was about one job.
 
-    def __init__(self, app: ASGIApp) -> None:
+    This replaces uvicorn's access log: one line per request instead of an access
+    line plus an application line, which matters at a thousand requests a second.
+    """
+
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,8 +94,21 @@ class Metrics:
         try:
             await self.app(scope, receive, capture)
         finally:
+            elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             metrics.REQUESTS.labels(method, template, str(status)).inc()
-            metrics.LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            metrics.LATENCY.labels(method, template).observe(elapsed)
+            if self.access_log and template not in QUIET_ROUTES:
+                client = scope.get("client")
+                access.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from conveyor_core import tasks
-from conveyor_core.logs import job_context
+from conveyor_core.logs import bind_job
 
 from .. import metrics
 from ..errors import ApiError, clean
@@ -15,7 +14,6 @@ from ..models import Error, Job, JobCreate, JobPage, Stats, Status
 from ..state import State
 from ..store import CursorError
 
-log = logging.getLogger("conveyor.api.jobs")
 router = APIRouter(prefix="/api", tags=["jobs"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,22 +63,19 @@ async def submit_job(
     dispatching = s.dispatcher.available
     row, created = await s.store.create(job.task, job.input, idempotency_key, dispatching)
     job_id = row["id"]
-    with job_context(job_id):
-        if not created:
-            if row["task"] != job.task or row["input"] != job.input:
-                raise ApiError(
-                    409, "idempotency_conflict", "this Idempotency-Key was used for a different job"
-                )
-            # A retried submit may follow a crash between insert and dispatch:
-            # dispatch again (a duplicate entry is harmless, workers claim once).
-            if row["status"] == "queued" and row["attempts"] == 0:
-                await s.dispatcher.dispatch(str(job_id))
-            response.headers["Idempotent-Replayed"] = "true"
-        else:
-            metrics.SUBMITTED.labels(job.task).inc()
-            if dispatching and not await s.dispatcher.dispatch(str(job_id)):
-                await s.store.mark_undispatched(job_id)
-            log.info("job submitted", extra={"task": job.task, "dispatched": dispatching})
+    bind_job(job_id)  # this request's log lines, its access line included, name the job
+    if not created:
+        if row["task"] != job.task or row["input"] != job.input:
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different job")
+        # A retried submit may follow a crash between insert and dispatch:
+        # dispatch again (a duplicate entry is harmless, workers claim once).
+        if row["status"] == "queued" and row["attempts"] == 0:
+            await s.dispatcher.dispatch(str(job_id))
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.SUBMITTED.labels(job.task).inc()
+        if dispatching and not await s.dispatcher.dispatch(str(job_id)):
+            await s.store.mark_undispatched(job_id)
     response.headers["Location"] = f"/api/jobs/{job_id}"
     return row
 
