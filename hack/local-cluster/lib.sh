@@ -6,6 +6,11 @@ LC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR
 . "$LC_DIR/config.sh"
 
+# The daemons inherit the umask: containerd creates image and snapshot
+# directories with it, and a restrictive one (077) leaves non-root containers
+# unable to reach their own root filesystem ("stat /coredns: permission denied").
+umask 022
+
 # Builds share two cores with everybody else on the machine: run them niced.
 NICE="${LC_NICE:-nice -n 15}"
 
@@ -217,7 +222,28 @@ prepare_host() {
   iptables -w -C FORWARD -j "$FW_CHAIN" 2>/dev/null || iptables -w -I FORWARD 1 -j "$FW_CHAIN"
 }
 
+# The kubelet's own chains (kube-proxy --cleanup removes only kube-proxy's):
+# jumps to them first, then the chains.
+remove_kubelet_chains() {
+  local ipt table chain rule
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        "$ipt" -w -t "$table" -S "$chain" >/dev/null 2>&1 || continue
+        while read -r rule; do
+          # shellcheck disable=SC2086 # the rule is iptables arguments, word-split on purpose
+          "$ipt" -w -t "$table" -D ${rule#-A } 2>/dev/null || true
+        done < <("$ipt" -w -t "$table" -S | grep -E -- "^-A [A-Z-]+ .*-j $chain( |$)" || true)
+        "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
+        "$ipt" -w -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
 unprepare_host() {
+  remove_kubelet_chains
   while iptables -w -D FORWARD -j "$FW_CHAIN" 2>/dev/null; do :; done
   iptables -w -F "$FW_CHAIN" 2>/dev/null || true
   iptables -w -X "$FW_CHAIN" 2>/dev/null || true

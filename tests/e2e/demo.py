@@ -62,11 +62,11 @@ def selfheal(cluster: Cluster) -> int:
             time.sleep(2)
             for name in ("api", "worker", "redis", "postgres"):
                 print(f"\n-> deleting the {name} pod ...", flush=True)
-                recovery = cluster.replace_pod(name)
+                recovery = cluster.replace_pod(name, trickle.roundtrip)
                 recoveries.append(recovery)
                 print(
                     f"   {recovery.replacement} Ready after {recovery.pod_ready_s:.1f} s, "
-                    f"everything Ready after {recovery.app_ready_s:.1f} s"
+                    f"a new job went through after {recovery.jobs_flow_s:.1f} s"
                 )
         print(
             f"\n{len(trickle.accepted)} jobs accepted meanwhile; waiting until each has finished ...",
