@@ -420,6 +420,9 @@ clusterDomain: $CLUSTER_DOMAIN
 # cluster are not resolved from pods (nothing leaves the machine).
 resolvConf: ""
 failSwapOn: false
+# Container logs with the rest of the state, not in /var/log/pods (the kubelet
+# still links them from /var/log/containers; clean removes those links).
+podLogsDir: $LC_STATE/pod-logs
 # Keep the kubelet's own OOM score as it is (a negative one needs CAP_SYS_RESOURCE).
 oomScoreAdj: 0
 # Machines are shared: evict only when disk or memory are really short.

@@ -249,6 +249,14 @@ class Cluster:
     def logs(self, pod: str, container: str | None = None, tail: int | None = None) -> str:
         return self.core.read_namespaced_pod_log(pod, self.ns, container=container, tail_lines=tail)
 
+    def log_errors(self, name: str, since: float) -> list[str]:
+        """nginx's and the services' error lines of component `name` in the last `since` seconds."""
+        lines = []
+        for pod in self.pods(component(name)):
+            text = self.core.read_namespaced_pod_log(pod.metadata.name, self.ns, since_seconds=int(since) + 1)
+            lines += [line for line in text.splitlines() if "[error]" in line or '"level":"error"' in line]
+        return lines
+
     def replace_pod(
         self, name: str, jobs_flow: Callable[[], bool], timeout: float = RECOVERY_TIMEOUT
     ) -> Recovery:
@@ -544,6 +552,7 @@ class Rollout:
     failures: list[str]
     pods_before: str
     pods_after: str
+    proxy_errors: list[str]  # what the frontend's nginx logged about failed requests
 
 
 def roll_api(cluster: Cluster, base_url: str, timeout: float = RECOVERY_TIMEOUT) -> Rollout:
@@ -562,9 +571,9 @@ def roll_api(cluster: Cluster, base_url: str, timeout: float = RECOVERY_TIMEOUT)
         wait_for(lambda: cluster.rollout_done("api"), timeout, 0.5, "the api rollout to complete")
         seconds = time.monotonic() - start
         time.sleep(5)  # and keeps flowing while the old pod is gone for good
-    return Rollout(
-        old, new, seconds, load.requests, load.failures, before, cluster.pods_table(component("api"))
-    )
+    errors = cluster.log_errors("frontend", since=time.monotonic() - start + 10) if load.failures else []
+    after = cluster.pods_table(component("api"))
+    return Rollout(old, new, seconds, load.requests, load.failures, before, after, errors)
 
 
 # --- NetworkPolicy and Pod Security ---------------------------------------------------

@@ -100,6 +100,8 @@ def rollout(cluster: Cluster) -> int:
     print(f"requests during the rollout: {roll.requests}, failed: {len(roll.failures)}")
     for f in roll.failures[:10]:
         print("  FAILED", f)
+    for e in roll.proxy_errors[:10]:
+        print("  frontend:", e)
     print("\npods after:\n" + roll.pods_after)
     return 1 if roll.failures else 0
 

@@ -158,6 +158,7 @@ def test_04_rolling_update_without_failed_requests(cluster: Cluster, frontend: s
         f"{roll.old_image} -> {roll.new_image}: rollout complete in {roll.seconds:.1f} s\n"
         f"requests {roll.requests}, failed {len(roll.failures)}"
         + "".join(f"\n  {f}" for f in roll.failures[:10])
+        + "".join(f"\n  frontend: {e}" for e in roll.proxy_errors[:10])
         + "\n\npods before:\n"
         + roll.pods_before
         + "\n\npods after:\n"
