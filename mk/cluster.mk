@@ -32,7 +32,7 @@ cluster-images: secrets-k8s ## build the images with the dev overlay's tag and l
 	@KUBECTL=$(KUBECTL) $(CLUSTER_CMD) load-overlay $(E2E_OVERLAY)
 
 e2e: venv cluster-images ## end-to-end tests on the current context's cluster: deploy dev from nothing, self-heal, roll, policies, delete (wipes conveyor-dev)
-	$(E2E_ENV) $(PYTEST) -m cluster tests/e2e -v -p no:cacheprovider --timeout=900
+	CONVEYOR_E2E=1 $(E2E_ENV) $(PYTEST) -m cluster tests/e2e -v -p no:cacheprovider --timeout=900
 
 demo: venv cluster-images ## build and load the images, deploy the dev overlay, wait for every rollout, print the URL
 	@$(E2E_ENV) $(PYTHON) -m tests.e2e.demo deploy
