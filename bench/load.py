@@ -38,12 +38,17 @@ def post(path: str, body: bytes, host: str = "localhost") -> bytes:
 
 
 async def _client(
-    host: str, port: int, requests: Callable[[], bytes | None], result: Result, keep: bool
+    host: str, port: int, requests: Callable[[], tuple[bytes, float] | None], result: Result, keep: bool
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        while (request := requests()) is not None:
-            start = time.perf_counter()
+        while (item := requests()) is not None:
+            request, due = item
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            # With a fixed rate, latency counts from when the request was due, not
+            # when it was sent: a server that falls behind is charged for the backlog.
+            start = min(due, time.perf_counter()) if due else time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -68,23 +73,26 @@ async def run(
     total: int | None = None,
     duration: float | None = None,
     concurrency: int = 50,
+    rate: float | None = None,
     keep_bodies: bool = False,
 ) -> Result:
     """Send requests from ``concurrency`` connections until ``total`` were sent
-    or ``duration`` seconds passed."""
+    or ``duration`` seconds passed: as fast as the server answers (closed loop),
+    or at a fixed ``rate`` per second (open loop)."""
     result = Result()
     counter = itertools.count()
-    deadline = time.perf_counter() + duration if duration else None
+    start = time.perf_counter()
+    deadline = start + duration if duration else None
 
-    def next_request() -> bytes | None:
+    def next_request() -> tuple[bytes, float] | None:
         n = next(counter)
+        due = start + n / rate if rate else 0.0
         if total is not None and n >= total:
             return None
-        if deadline is not None and time.perf_counter() >= deadline:
+        if deadline is not None and max(due, time.perf_counter()) >= deadline:
             return None
-        return make(n)
+        return make(n), due
 
-    start = time.perf_counter()
     await asyncio.gather(
         *(_client(host, port, next_request, result, keep_bodies) for _ in range(concurrency))
     )
