@@ -153,6 +153,14 @@ class Cluster:
             p.metadata.name for p in self.core.list_namespaced_persistent_volume_claim(self.ns).items
         )
 
+    def namespace_uid(self) -> str | None:
+        try:
+            return self.core.read_namespace(self.ns).metadata.uid
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def namespace_exists(self) -> bool:
         try:
             self.core.read_namespace(self.ns)

@@ -52,7 +52,24 @@ def deployed(cluster: Cluster) -> dict[str, float]:
     cluster.apply()
     ready = cluster.wait_ready(DEPLOY_TIMEOUT)
     ready["(total)"] = time.monotonic() - start
+    ready_uid[cluster.ns] = cluster.namespace_uid()
     return ready
+
+
+ready_uid: dict[str, str | None] = {}
+
+
+@pytest.fixture(autouse=True)
+def nobody_else_redeploys(cluster: Cluster):
+    """The cluster may be shared (the current context of everybody on the machine):
+    a test that finds the namespace deleted or recreated under it says so instead
+    of failing in a puzzling way."""
+    yield
+    if cluster.ns in ready_uid and ready_uid[cluster.ns] != cluster.namespace_uid():
+        pytest.fail(
+            f"namespace {cluster.ns} was deleted or recreated by someone else during the test "
+            "(make deploy/undeploy/demo on the same cluster?); rerun `make e2e` alone"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +229,7 @@ def test_06_delete_keeps_only_the_data(cluster: Cluster, deployed: dict[str, flo
     namespaced = [d for d in rendered if d["kind"] != "Namespace"]
     pvcs_before = cluster.pvcs()
     start = time.monotonic()
+    ready_uid.pop(cluster.ns)  # deleting it is this test's job
     cluster.delete()
     seconds = time.monotonic() - start
     names = [(d["kind"], d["metadata"]["name"]) for d in namespaced]
