@@ -42,6 +42,8 @@ PART_OF = "app.kubernetes.io/part-of=conveyor"
 # Bounded waits; generous because CI machines are small and shared.
 DEPLOY_TIMEOUT = float(os.environ.get("E2E_DEPLOY_TIMEOUT", "420"))
 RECOVERY_TIMEOUT = float(os.environ.get("E2E_RECOVERY_TIMEOUT", "240"))
+# CoreDNS's `cache 30`, plus a margin.
+DNS_CACHE_SECONDS = 35
 JOB_MAX_ATTEMPTS = 3  # the contract's JOB_MAX_ATTEMPTS default, set in the base ConfigMap
 
 
@@ -171,12 +173,18 @@ class Cluster:
         return True
 
     def remove_namespace(self, timeout: float = 300) -> None:
-        """Starts from nothing: the namespace and everything in it, data included."""
+        """Starts from nothing: the namespace and everything in it, data included,
+        and the cluster DNS's memory of it."""
         if not self.namespace_exists():
             return
         with contextlib.suppress(ApiException):
             self.core.delete_namespace(self.ns)
         wait_for(lambda: not self.namespace_exists(), timeout, 1, f"namespace {self.ns} to be deleted")
+        # CoreDNS caches answers for 30 s (kubeadm's, kind's and minikube's Corefile),
+        # and the old pods asked for the old Services while they shut down (the
+        # frontend's `nginx -s quit` resolves `api`). A frontend started within
+        # that time would get the old api address, and nginx resolves it only once.
+        time.sleep(DNS_CACHE_SECONDS)
 
     # --- workloads and pods --------------------------------------------------------
 
