@@ -514,16 +514,12 @@ stop() { # NAME [SECONDS]: TERM, then KILL after SECONDS
 
 kube_bin() { printf '%s/%s\n' "$LC_KUBE_BIN" "$1"; }
 
-# The kubectl that matches the cluster when it was built, else the one on PATH.
-kubectl_bin() {
-  if [ -x "$LC_KUBE_BIN/kubectl" ]; then echo "$LC_KUBE_BIN/kubectl"; else command -v kubectl || die "no kubectl"; fi
-}
-kubectl_() { "$(kubectl_bin)" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+# The kubectl built with the cluster: the client that matches it.
+kubectl_() { "$LC_KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 # ---------------------------------------------------------------------------
 # The components, in start order.
 CADIR="$LC_STATE/config"
-curl_ok() { curl -fsS --max-time 3 "$@"; }
 
 start_containerd() {
   mkdir -p "$LC_RUN"
