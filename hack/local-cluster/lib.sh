@@ -464,6 +464,11 @@ running() { # NAME -> true when its recorded process is alive
 
 # wait_healthy NAME SECONDS CHECK...: polls CHECK until it passes; fails early,
 # naming the component and its log, when the process exits or time runs out.
+# The end of a component's log since it was last started.
+last_lines() {
+  awk '/^==== / { out = "" } { out = out $0 "\n" } END { printf "%s", out }' "$(logfile "$1")" | tail -n 15 >&2
+}
+
 wait_healthy() {
   local name="$1" timeout="$2" deadline
   shift 2
@@ -471,12 +476,12 @@ wait_healthy() {
   until "$@" >/dev/null 2>&1; do
     if ! running "$name"; then
       log "$name exited while starting; last lines of $(logfile "$name"):"
-      tail -n 15 "$(logfile "$name")" >&2
+      last_lines "$name"
       die "$name failed to start; its log: $(logfile "$name")"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "$name is running but not healthy after ${timeout}s; last lines of $(logfile "$name"):"
-      tail -n 15 "$(logfile "$name")" >&2
+      last_lines "$name"
       die "$name did not become healthy; its log: $(logfile "$name")"
     fi
     sleep 1
