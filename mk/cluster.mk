@@ -16,7 +16,11 @@ PYTHON ?= $(VENV)/bin/python
 KUBECTL ?= kubectl
 E2E_ENV = KUBECTL=$(KUBECTL) CONVEYOR_NAMESPACE=conveyor-dev
 
-.PHONY: cluster cluster-down cluster-status cluster-images e2e demo selfheal-demo rollout-demo
+CLUSTER_SCRIPTS := hack/cluster $(addprefix hack/local-cluster/,up down clean status load hostpath-perms lib.sh config.sh)
+SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
+LINT_TARGETS += lint-cluster
+
+.PHONY: cluster cluster-down cluster-status cluster-images e2e demo selfheal-demo rollout-demo lint-cluster
 
 cluster: ## start a cluster (kind, else minikube, else hack/local-cluster) and make it the current kubeconfig context
 	@CLUSTER_PROVIDER=$(CLUSTER_PROVIDER) KUBECTL=$(KUBECTL) $(CLUSTER_CMD) up
@@ -42,3 +46,7 @@ selfheal-demo: venv ## delete an api, a worker, the redis and the postgres pod i
 
 rollout-demo: venv ## roll the api to a new image tag under continuous requests; count the failed ones
 	@$(E2E_ENV) $(PYTHON) -m tests.e2e.demo rollout
+
+lint-cluster: ## shellcheck the cluster scripts (hack/cluster, hack/local-cluster) when shellcheck is installed
+	@if [ -n "$(SHELLCHECK)" ]; then $(SHELLCHECK) -x $(CLUSTER_SCRIPTS); \
+	else echo "lint-cluster: shellcheck not found, the cluster scripts are not checked (apt-get install shellcheck)"; fi
