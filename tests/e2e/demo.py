@@ -16,12 +16,9 @@ import time
 
 from tests.e2e.conveyor_kube import (
     DEPLOY_TIMEOUT,
-    RECOVERY_HEADER,
     Cluster,
-    Conveyor,
-    Trickle,
-    check_job,
     roll_api,
+    self_heal,
     table,
 )
 
@@ -52,41 +49,11 @@ def deploy(cluster: Cluster) -> int:
 
 def selfheal(cluster: Cluster) -> int:
     slide("Self-healing: one pod deleted at a time, under a trickle of jobs")
-    print("pods before:\n" + cluster.pods_table())
     cluster.wait_ready(60)
-    problems: list[str] = []
     with cluster.frontend() as url:
-        api = Conveyor(url)
-        recoveries = []
-        with Trickle(url) as trickle:
-            time.sleep(2)
-            for name in ("api", "worker", "redis", "postgres"):
-                print(f"\n-> deleting the {name} pod ...", flush=True)
-                recovery = cluster.replace_pod(name, trickle.roundtrip)
-                recoveries.append(recovery)
-                print(
-                    f"   {recovery.replacement} Ready after {recovery.pod_ready_s:.1f} s, "
-                    f"a new job went through after {recovery.jobs_flow_s:.1f} s"
-                )
-        print(
-            f"\n{len(trickle.accepted)} jobs accepted meanwhile; waiting until each has finished ...",
-            flush=True,
-        )
-        finished = api.wait_finished(list(trickle.accepted), 240)
-        api.close()
-    for job_id, (task, value) in trickle.accepted.items():
-        problems += check_job(finished[job_id], task, value)
-    wrong = {p.split()[1] for p in problems}  # "job <id> (task): what"
-    print("\n" + table(RECOVERY_HEADER, [r.row() for r in recoveries]))
-    print(
-        f"\njobs accepted: {len(trickle.accepted)}, succeeded exactly once with the right result: "
-        f"{len(trickle.accepted) - len(wrong)}, "
-        f"submissions refused while a pod was down: {len(trickle.refused)}"
-    )
-    for p in problems:
-        print("  PROBLEM", p)
-    print("\npods after:\n" + cluster.pods_table())
-    return 1 if problems else 0
+        result = self_heal(cluster, url, progress=lambda line: print(line, flush=True))
+    print("\n" + result.summary())
+    return 1 if result.problems else 0
 
 
 def rollout(cluster: Cluster) -> int:

@@ -21,15 +21,14 @@ import pytest
 
 from tests.e2e.conveyor_kube import (
     DEPLOY_TIMEOUT,
-    RECOVERY_HEADER,
     Cluster,
     Conveyor,
-    Trickle,
     check_job,
     component,
     netpol_probe,
     privileged_pod_refusal,
     roll_api,
+    self_heal,
     table,
 )
 
@@ -127,54 +126,12 @@ def test_02_job_and_dashboard_through_the_frontend(api: Conveyor, frontend: str,
     )
 
 
-def test_03_self_healing(cluster: Cluster, api: Conveyor, frontend: str, report) -> None:
-    before = cluster.pods_table()
-    recoveries = []
-    with Trickle(frontend) as trickle:
-        time.sleep(3)
-        recoveries.append(cluster.replace_pod("api", trickle.roundtrip))
-        # The worker is deleted while it runs a job: the job must still finish, once.
-        slow = api.submit("sleep", {"seconds": 20})
-        running = lambda: (api.job(slow["id"]) or {}).get("status") == "running"  # noqa: E731
-        deadline = time.monotonic() + 60
-        while not running() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert running(), f"the sleep job never ran: {api.job(slow['id'])}"
-        recoveries.append(cluster.replace_pod("worker", trickle.roundtrip))
-        recoveries.append(cluster.replace_pod("redis", trickle.roundtrip))
-        before_postgres = list(trickle.accepted)
-        recoveries.append(cluster.replace_pod("postgres", trickle.roundtrip))
-        time.sleep(3)
-    accepted = dict(trickle.accepted)
-    accepted[slow["id"]] = ("sleep", {"seconds": 20})
-    finished = api.wait_finished(list(accepted), 240)
-    problems = [
-        p for job_id, (task, value) in accepted.items() for p in check_job(finished[job_id], task, value)
-    ]
-    assert set(before_postgres) <= set(finished)  # still known after PostgreSQL's pod was replaced
-    attempts = {}
-    for job in finished.values():
-        attempts[job["attempts"]] = attempts.get(job["attempts"], 0) + 1
-    report(
-        "3. Self-healing under a trickle of jobs (one every 0.5 s)",
-        "pods before:\n"
-        + before
-        + "\n\n"
-        + table(RECOVERY_HEADER, [r.row() for r in recoveries])
-        + f"\n\njobs accepted {len(accepted)}, all finished: "
-        + ", ".join(f"{n} after {a} attempt(s)" for a, n in sorted(attempts.items()))
-        + f"\nthe sleep job running on the deleted worker: {finished[slow['id']]['status']}, "
-        + (
-            "finished by that worker within its termination grace period"
-            if finished[slow["id"]]["attempts"] == 1
-            else f"handed back and run again (attempt {finished[slow['id']]['attempts']})"
-        )
-        + f"\nsubmissions refused while a pod was down: {len(trickle.refused)}"
-        + "".join(f"\n  t={t:.1f}s {e}" for t, e in trickle.refused[:10])
-        + "\n\npods after:\n"
-        + cluster.pods_table(),
-    )
-    assert problems == [], "\n".join(problems)
+def test_03_self_healing(cluster: Cluster, frontend: str, report) -> None:
+    result = self_heal(cluster, frontend)
+    report("3. Self-healing under a trickle of jobs (one every 0.5 s)", result.summary())
+    # Jobs accepted before PostgreSQL's pod went are still known after it came back.
+    assert set(result.before_postgres) <= set(result.finished)
+    assert result.problems == [], "\n".join(result.problems)
 
 
 def test_04_rolling_update_without_failed_requests(cluster: Cluster, frontend: str, report) -> None:
