@@ -197,8 +197,15 @@ FW_CHAIN="CONVEYOR-LOCAL-CLUSTER"
 
 prepare_host() {
   local cmd
-  for cmd in iptables iptables-restore ip mount conntrack nsenter openssl; do
-    command -v "$cmd" >/dev/null || die "'$cmd' is missing; on Debian/Ubuntu: apt-get install -y iptables iproute2 mount conntrack util-linux openssl"
+  # kube-proxy needs conntrack to drop stale UDP flows; Debian-like hosts get it
+  # from their own apt.
+  if ! command -v conntrack >/dev/null && command -v apt-get >/dev/null; then
+    log "installing conntrack from the host's apt"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack; } >/dev/null \
+      || die "apt-get install conntrack failed"
+  fi
+  for cmd in iptables iptables-restore ip mount conntrack nsenter openssl curl; do
+    command -v "$cmd" >/dev/null || die "'$cmd' is missing; on Debian/Ubuntu: apt-get install -y iptables iproute2 mount conntrack util-linux openssl curl"
   done
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null || die "br_netfilter is not available (modprobe br_netfilter failed)"
   # Bridged pod-to-pod traffic must pass iptables so that Service DNAT is undone
