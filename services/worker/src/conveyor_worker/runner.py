@@ -70,7 +70,7 @@ class Worker:
         )
         background = [
             asyncio.create_task(loop(), name=loop.__name__)
-            for loop in (self._record_loop, self._housekeeping_loop, self._relay_loop)
+            for loop in (self._tick_loop, self._record_loop, self._housekeeping_loop, self._relay_loop)
         ]
         try:
             await self._recover_own_entries()
@@ -104,11 +104,17 @@ class Worker:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 
+    async def _tick_loop(self) -> None:
+        """Liveness: the event loop still runs its tasks. Not tied to consuming,
+        since a worker whose every slot holds a long job is busy, not stuck."""
+        while True:
+            self.last_tick = time.monotonic()
+            await asyncio.sleep(1)
+
     # --- consume -----------------------------------------------------------------
 
     async def _consume_loop(self) -> None:
         while not self.stopping.is_set():
-            self.last_tick = time.monotonic()
             free = self.settings.worker_concurrency - len(self.running)
             if free <= 0:
                 self.slot_free.clear()
