@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,28 +29,13 @@ import httpx
 import orjson
 
 from bench.load import post, run
+from tests.support.compose import ComposeProject
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "conveyor-bench"
 API_PORT = 28000
-ENV = {
-    **os.environ,
-    "CONVEYOR_HTTP_PORT": "28080",
-    "CONVEYOR_API_PORT": str(API_PORT),
-    # A log line per request is a real cost; the numbers are for the defaults.
-    "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-}
-
-
-def compose(*args: str) -> str:
-    return subprocess.run(
-        ["docker", "compose", "-p", PROJECT, *args],
-        cwd=ROOT,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+# A log line per request is a real cost; the numbers are for the defaults.
+compose = ComposeProject(PROJECT, 28080, API_PORT, LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO"))
 
 
 def psql(sql: str) -> str:

@@ -18,29 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.compose import ComposeProject
 from tests.support.fixtures import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "conveyor-test"
 HTTP_PORT, API_PORT = 18080, 18000
 BASE = f"http://127.0.0.1:{HTTP_PORT}"
-ENV = {**os.environ, "CONVEYOR_HTTP_PORT": str(HTTP_PORT), "CONVEYOR_API_PORT": str(API_PORT)}
+compose = ComposeProject(PROJECT, HTTP_PORT, API_PORT)
+ENV = compose.env
 
 pytestmark = pytest.mark.stack
-
-
-def compose(*args: str, timeout: float = 300) -> str:
-    done = subprocess.run(
-        ["docker", "compose", "-p", PROJECT, *args],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"docker compose {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def inspect(container: str) -> dict:
