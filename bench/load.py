@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    bodies: list[bytes] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -38,7 +37,7 @@ def post(path: str, body: bytes, host: str = "localhost") -> bytes:
 
 
 async def _client(
-    host: str, port: int, requests: Callable[[], tuple[bytes, float] | None], result: Result, keep: bool
+    host: str, port: int, requests: Callable[[], tuple[bytes, float] | None], result: Result
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -56,11 +55,9 @@ async def _client(
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            body = await reader.readexactly(length)
+            await reader.readexactly(length)
             result.latencies.append(time.perf_counter() - start)
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            if keep:
-                result.bodies.append(body)
     finally:
         writer.close()
 
@@ -74,7 +71,6 @@ async def run(
     duration: float | None = None,
     concurrency: int = 50,
     rate: float | None = None,
-    keep_bodies: bool = False,
 ) -> Result:
     """Send requests from ``concurrency`` connections until ``total`` were sent
     or ``duration`` seconds passed: as fast as the server answers (closed loop),
@@ -93,8 +89,6 @@ async def run(
             return None
         return make(n), due
 
-    await asyncio.gather(
-        *(_client(host, port, next_request, result, keep_bodies) for _ in range(concurrency))
-    )
+    await asyncio.gather(*(_client(host, port, next_request, result) for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - start
     return result
