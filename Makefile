@@ -112,8 +112,10 @@ lint-python: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-lint-docker: venv
+lint-docker: venv ## hadolint on the Dockerfiles; shellcheck (when installed) on the scripts that go into images
 	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile')
+	@if command -v shellcheck >/dev/null; then shellcheck $(shell git ls-files 'services/*.sh'); \
+	else echo "lint-docker: shellcheck not found, the image scripts are not checked (apt-get install shellcheck)"; fi
 
 lint-compose: secrets
 	$(COMPOSE) config --quiet

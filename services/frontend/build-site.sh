@@ -33,7 +33,7 @@ for asset in assets/*; do
 done
 
 # Every local file that index.html references must exist in the output.
-for ref in $(grep -o -E '(href|src)="[^":]+"' index.html | sed -E 's/^[a-z]+="([^"]*)"$/\1/'); do
+grep -o -E '(href|src)="[^":]+"' index.html | sed -E 's/^[a-z]+="([^"]*)"$/\1/' | while read -r ref; do
     case $ref in
         \#*|api/*) continue ;;
     esac

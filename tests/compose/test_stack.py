@@ -158,6 +158,50 @@ def test_restarting_postgres_loses_no_job(http) -> None:
     assert set(before + queued + after) <= listed
 
 
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def addresses(container: str) -> dict[str, str]:
+    """network -> the container's IPv4 address on it."""
+    return {net: s["IPAddress"] for net, s in inspect(container)["NetworkSettings"]["Networks"].items()}
+
+
+def test_the_frontend_follows_a_recreated_api_to_its_new_address(http) -> None:
+    """nginx looks `api` up again while it runs (services/frontend/entrypoint.sh):
+    an api container recreated at another address is reached again through the
+    same frontend process, with no restart of the frontend."""
+    frontend = inspect(container_of("frontend"))
+    old = addresses(container_of("api"))
+    compose("rm", "--stop", "--force", "api")
+    # Docker gives a new container the lowest free address, which would be the
+    # old one again: a placeholder takes it first, on every network of the api.
+    image = inspect(container_of("redis"))["Config"]["Image"]
+    networks = list(old)
+    holder = docker("run", "--detach", "--network", networks[0], "--entrypoint", "sleep", image, "600")
+    try:
+        for network in networks[1:]:
+            docker("network", "connect", network, holder)
+        compose("up", "--detach", "--no-deps", "--wait", "api", timeout=300)
+    finally:
+        docker("rm", "--force", holder)
+    new = addresses(container_of("api"))
+    assert set(new.values()).isdisjoint(old.values()), f"same address after recreate: {old} {new}"
+
+    def through_frontend() -> bool:
+        try:
+            return http.get("/api/stats").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(through_frontend, timeout=30, interval=0.5, what="the frontend to reach the new api")
+    still = inspect(frontend["Id"])
+    assert still["State"]["StartedAt"] == frontend["State"]["StartedAt"]
+    assert still["RestartCount"] == frontend["RestartCount"]
+    ids = [submit(http, "uppercase", "after the api moved")]
+    assert wait_all_succeeded(http, ids)[0]["result"] == "AFTER THE API MOVED"
+
+
 def _crash(container: str) -> bool:
     """SIGKILL the worker's process from the host, as a crash would, and say so;
     where the host's PID namespace is out of reach (Docker Desktop, no root),
