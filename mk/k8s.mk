@@ -46,7 +46,7 @@ ENV ?= dev
 TEST_TARGETS += test-deploy
 LINT_TARGETS += lint-k8s
 
-.PHONY: k8s-tools kubectl-install k8s-schemas secrets-k8s manifests lint-k8s test-deploy deploy undeploy
+.PHONY: k8s-tools kubectl-install k8s-schemas secrets-k8s manifests lint-k8s test-deploy deploy undeploy purge
 
 # --- tools ---------------------------------------------------------------------
 
@@ -126,19 +126,30 @@ test-deploy: venv k8s-tools k8s-schemas secrets-k8s ## tests of the manifests: r
 
 # --- cluster -------------------------------------------------------------------
 
-# Renders with the pinned kustomize (the version the checks ran) and applies.
-# Dev creates its random secrets when missing; prod needs deploy/base/secrets.env
-# from the operator (or an external secret store, docs/kubernetes.md).
-deploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## apply an overlay to the current kubeconfig context: make deploy ENV=dev|prod
+# Renders with the pinned kustomize (the version the checks ran) and applies:
+# the environment's namespace first (its own kustomization, so that undeploy
+# keeps it and its data), then the overlay. Dev creates its random secrets when
+# missing; prod needs deploy/base/secrets.env from the operator (or an external
+# secret store, docs/kubernetes.md).
+deploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## apply an overlay (and its namespace) to the current kubeconfig context: make deploy ENV=dev|prod
 	@case "$(ENV)" in dev) $(MAKE) secrets-k8s ;; prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
 	@test -f $(K8S_SECRETS_ENV) || { echo "$(K8S_SECRETS_ENV) is missing (see docs/kubernetes.md, Secrets)" >&2; exit 2; }
 	@echo "applying deploy/overlays/$(ENV) to context $$($(K8S_KUBECTL) config current-context)"
+	@$(KUSTOMIZE) build deploy/overlays/$(ENV)/namespace | $(K8S_KUBECTL) apply -f -
 	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) apply -f -
 
-# Deletes everything the overlay created, the namespace with it, and so the
-# PersistentVolumeClaims and their data. Production asks for CONFIRM=conveyor.
-undeploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an overlay's objects, data included: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
-	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this deletes production and its data: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
+# `kubectl delete -k` of the overlay: every object it created goes, and the
+# namespace stays with the PersistentVolumeClaims, so a later deploy finds its
+# data. Production asks for CONFIRM=conveyor (it stops the service).
+undeploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an overlay's objects, keeping its namespace and data: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
+	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this stops production: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
 	@test -f $(K8S_SECRETS_ENV) || $(MAKE) secrets-k8s
-	@echo "deleting deploy/overlays/$(ENV) from context $$($(K8S_KUBECTL) config current-context)"
-	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) delete --ignore-not-found -f -
+	@echo "deleting deploy/overlays/$(ENV) from context $$($(K8S_KUBECTL) config current-context) (the namespace and its PersistentVolumeClaims stay)"
+	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) delete --ignore-not-found --wait=true -f -
+
+# The namespace with everything in it: the PersistentVolumeClaims and so the
+# data too. Production asks for CONFIRM=conveyor.
+purge: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an environment's namespace, data included: make purge ENV=dev|prod (prod: CONFIRM=conveyor)
+	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this deletes production and its data: make purge ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
+	@echo "deleting the namespace of deploy/overlays/$(ENV), data included, from context $$($(K8S_KUBECTL) config current-context)"
+	@$(KUSTOMIZE) build deploy/overlays/$(ENV)/namespace | $(K8S_KUBECTL) delete --ignore-not-found --wait=true -f -

@@ -5,7 +5,8 @@
 call the same functions (on the real overlays and on deliberately broken
 copies), so what the tests prove about a check holds for the check CI runs.
 
-    render      kustomize build of each overlay (pinned kustomize)
+    render      kustomize build of each environment: its namespace, then its
+                overlay (pinned kustomize)
     schemas     kubeconform -strict against the OpenAPI schemas of each named
                 Kubernetes version (generated offline by k8s_schemas.py)
     policy      conftest with deploy/policy: Pod Security Standard
@@ -95,13 +96,19 @@ def render(overlay: Path | str) -> str:
     return result.stdout
 
 
+def render_environment(overlay: str) -> str:
+    """An environment as `make deploy` applies it: its namespace (a kustomization
+    of its own, deploy/overlays/<name>/namespace), then the overlay."""
+    return render(DEPLOY / "overlays" / overlay / "namespace") + "---\n" + render(overlay)
+
+
 def render_all(out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for overlay in OVERLAYS:
         target = out_dir / f"{overlay}.yaml"
         scratch = target.with_suffix(".yaml.tmp")
-        scratch.write_text(render(overlay))
+        scratch.write_text(render_environment(overlay))
         scratch.replace(target)
         files[overlay] = target
     return files

@@ -80,7 +80,9 @@ def test_namespace_enforces_restricted_pod_security(objects, overlay):
 def test_common_labels_on_every_object(objects, overlay):
     for obj in objects[overlay]:
         labels = obj["metadata"].get("labels", {})
-        for key in COMMON_LABELS:
+        # The namespace outlives every release: it carries no version.
+        expected = [k for k in COMMON_LABELS if obj["kind"] != "Namespace" or not k.endswith("/version")]
+        for key in expected:
             assert key in labels, f"{obj['kind']}/{obj['metadata']['name']} lacks {key}"
         assert labels["app.kubernetes.io/part-of"] == "conveyor"
         for key, value in labels.items():
@@ -116,7 +118,7 @@ def test_selectors_are_stable_and_match_their_pods(objects, overlay):
 def test_version_label_follows_the_image_tag(objects, overlay):
     objs = objects[overlay]
     tag = container(find(objs, "Deployment", "api"), "api")["image"].rsplit(":", 1)[1]
-    for obj in objs:
+    for obj in (o for o in objs if o["kind"] != "Namespace"):
         name = obj["metadata"]["labels"]["app.kubernetes.io/name"]
         expected = {"postgres": "17", "redis": "8"}.get(name, tag)
         assert obj["metadata"]["labels"]["app.kubernetes.io/version"] == expected, obj["metadata"]["name"]
@@ -159,16 +161,59 @@ def test_kubectl_apply_k_renders_the_same(rendered, overlay):
     kubectl = next((c for c in candidates if c and os.path.isfile(c)), None)
     if kubectl is None:
         pytest.skip("no kubectl on PATH or in .tools/bin (make kubectl-install builds one)")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(checks.DEPLOY / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    theirs = []
+    for path in (f"{overlay}/namespace", overlay):
+        result = subprocess.run(
+            [kubectl, "kustomize", str(checks.DEPLOY / "overlays" / path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        theirs += [yaml.safe_dump(o, sort_keys=True) for o in yaml.safe_load_all(result.stdout) if o]
     ours = sorted(yaml.safe_dump(o, sort_keys=True) for o in load(rendered[overlay]))
-    theirs = sorted(yaml.safe_dump(o, sort_keys=True) for o in yaml.safe_load_all(result.stdout) if o)
-    assert ours == theirs
+    assert ours == sorted(theirs)
+
+
+# Kinds that live outside any namespace (the ones Kubernetes has; an overlay
+# must render none of them).
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "StorageClass",
+    "PersistentVolume",
+    "PriorityClass",
+    "IngressClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_the_overlay_owns_no_namespace_so_delete_keeps_the_data(overlay):
+    """`kubectl delete -k deploy/overlays/<env>` deletes what the overlay renders.
+    Were the Namespace among it, its PersistentVolumeClaims (the data) would go
+    too; and a deploy identity bound to a namespaced Role could not apply it."""
+    objs = [o for o in yaml.safe_load_all(checks.render(overlay)) if o]
+    assert [o for o in objs if o["kind"] in CLUSTER_SCOPED] == []
+    namespace = [
+        o for o in yaml.safe_load_all(checks.render(checks.DEPLOY / "overlays" / overlay / "namespace")) if o
+    ]
+    assert [(o["kind"]) for o in namespace] == ["Namespace"]
+    assert {o["metadata"]["namespace"] for o in objs} == {namespace[0]["metadata"]["name"]}
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_statefulsets_keep_their_claims(objects, overlay):
+    """The claims outlive their StatefulSet, deleted or scaled down (the API's
+    default, written out so nobody changes it by accident)."""
+    for sts in (o for o in objects[overlay] if o["kind"] == "StatefulSet"):
+        policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy")
+        assert policy == {"whenDeleted": "Retain", "whenScaled": "Retain"}, sts["metadata"]["name"]
 
 
 # ---- workloads ---------------------------------------------------------------

@@ -214,6 +214,18 @@ BROKEN = [
     ("ci", "          make e2e\n", "          true\n", "does not run 'make e2e'"),
     (
         "ci",
+        '          kubectl apply -k "${OVERLAY}"\n',
+        "",
+        "does not run 'kubectl apply -k deploy/overlays/dev'",
+    ),
+    (
+        "ci",
+        '          kubectl apply -k "${OVERLAY}/namespace"\n',
+        "",
+        "does not run 'kubectl apply -k deploy/overlays/dev/namespace'",
+    ),
+    (
+        "ci",
         "          set -euo pipefail\n          make lint",
         "          make lint",
         "does not start with 'set -euo pipefail'",

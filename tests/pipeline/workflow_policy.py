@@ -279,6 +279,7 @@ def check_ci(text: str) -> list[str]:
         "e2e": [
             "make e2e",
             "kind load docker-image",
+            "kubectl apply -k deploy/overlays/dev/namespace",
             "kubectl apply -k deploy/overlays/dev",
             "make rollout-status",
         ],
@@ -287,9 +288,10 @@ def check_ci(text: str) -> list[str]:
         if job_id not in all_jobs:
             problems.append(f"CI has no {job_id} job")
             continue
-        script = _runs(all_jobs[job_id]).replace('"${OVERLAY}"', "deploy/overlays/dev")
+        script = re.sub(r'"\$\{OVERLAY\}([^"]*)"', r"deploy/overlays/dev\1", _runs(all_jobs[job_id]))
         for command in commands:
-            if command not in script:
+            # A whole word at its end: ".../dev/namespace" is not ".../dev".
+            if not re.search(rf"{re.escape(command)}(?![\w/.-])", script):
                 problems.append(f"{job_id}: does not run '{command}'")
 
     build = all_jobs.get("build")
