@@ -42,8 +42,10 @@ PART_OF = "app.kubernetes.io/part-of=conveyor"
 # Bounded waits; generous because CI machines are small and shared.
 DEPLOY_TIMEOUT = float(os.environ.get("E2E_DEPLOY_TIMEOUT", "420"))
 RECOVERY_TIMEOUT = float(os.environ.get("E2E_RECOVERY_TIMEOUT", "240"))
-# CoreDNS's `cache 30`, plus a margin.
-DNS_CACHE_SECONDS = 35
+# Until the frontend reaches the api after a deploy: the cluster DNS may hand
+# out a recreated Service's old address for up to 30 s (CoreDNS's `cache 30`),
+# and nginx keeps an answer 10 s (services/frontend/entrypoint.sh).
+API_REACHABLE_TIMEOUT = float(os.environ.get("E2E_API_REACHABLE_TIMEOUT", "90"))
 JOB_MAX_ATTEMPTS = 3  # the contract's JOB_MAX_ATTEMPTS default, set in the base ConfigMap
 
 
@@ -139,21 +141,28 @@ class Cluster:
         return sorted(found)
 
     def apply(self) -> None:
+        """What `make deploy ENV=dev` does: the namespace (its own kustomization,
+        which `kubectl delete -k` of the overlay leaves alone), then the overlay."""
+        kubectl("apply", "-k", str(OVERLAY / "namespace"))
         kubectl("apply", "-k", str(OVERLAY))
 
     def delete(self) -> None:
+        """`kubectl delete -k deploy/overlays/dev` (`make undeploy ENV=dev`)."""
         kubectl("delete", "-k", str(OVERLAY), "--ignore-not-found", "--wait=true", timeout=600)
 
     def exists(self, kind: str, name: str) -> bool:
         out = kubectl("-n", self.ns, "get", kind, name, "--ignore-not-found", "-o", "name", check=False)
         return bool(out.strip())
 
-    def pvcs(self) -> list[str]:
+    def claims(self) -> dict[str, str]:
+        """PersistentVolumeClaim name -> "<uid> <phase> <volume>": the same string
+        before and after means the very same claim, still bound to the same volume."""
         if not self.namespace_exists():
-            return []
-        return sorted(
-            p.metadata.name for p in self.core.list_namespaced_persistent_volume_claim(self.ns).items
-        )
+            return {}
+        return {
+            p.metadata.name: f"{p.metadata.uid} {p.status.phase} {p.spec.volume_name}"
+            for p in self.core.list_namespaced_persistent_volume_claim(self.ns).items
+        }
 
     def namespace_uid(self) -> str | None:
         try:
@@ -180,11 +189,6 @@ class Cluster:
         with contextlib.suppress(ApiException):
             self.core.delete_namespace(self.ns)
         wait_for(lambda: not self.namespace_exists(), timeout, 1, f"namespace {self.ns} to be deleted")
-        # CoreDNS caches answers for 30 s (kubeadm's, kind's and minikube's Corefile),
-        # and the old pods asked for the old Services while they shut down (the
-        # frontend's `nginx -s quit` resolves `api`). A frontend started within
-        # that time would get the old api address, and nginx resolves it only once.
-        time.sleep(DNS_CACHE_SECONDS)
 
     # --- workloads and pods --------------------------------------------------------
 
@@ -431,6 +435,18 @@ class Conveyor:
                 f"{len(late)} of {len(ids)} jobs not finished after {timeout:.0f} s: {late}"
             ) from None
         return finished
+
+    def wait_reachable(self, timeout: float = API_REACHABLE_TIMEOUT) -> float:
+        """Seconds until the api answers through the frontend (GET /api/stats)."""
+        start = time.monotonic()
+
+        def answers() -> bool:
+            with contextlib.suppress(httpx.HTTPError):
+                return self.http.get("/api/stats").status_code == 200
+            return False
+
+        wait_for(answers, timeout, 0.5, f"the api to answer through the frontend at {self.http.base_url}")
+        return time.monotonic() - start
 
     def stats(self) -> dict[str, Any]:
         return self.http.get("/api/stats").raise_for_status().json()

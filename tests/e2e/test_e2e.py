@@ -5,8 +5,10 @@ one of the current kubeconfig context (`make cluster` starts one). Run with
 The tests run in order, as one story: deploy the dev overlay from nothing, use
 it through the frontend, break it one pod at a time under a trickle of jobs,
 roll the API under continuous requests, probe its NetworkPolicies and Pod
-Security, and delete it. They start by deleting the namespace conveyor-dev
-(and its data), so do not point them at a cluster whose dev data you want.
+Security, delete it with `kubectl delete -k` and deploy it again onto the data
+that delete kept. They start by deleting the namespace conveyor-dev (and its
+data), so do not point them at a cluster whose dev data you want; they leave
+the dev overlay running.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.e2e.conveyor_kube import (
     self_heal,
     table,
 )
+from tests.support.fixtures import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -45,7 +48,7 @@ if os.environ.get("CONVEYOR_E2E") != "1":
 
 @pytest.fixture(scope="module")
 def deployed(cluster: Cluster) -> dict[str, float]:
-    """`kubectl apply -k deploy/overlays/dev` where it is not; seconds until each workload was ready."""
+    """The namespace and the dev overlay applied from nothing; seconds until each workload was ready."""
     cluster.remove_namespace()
     start = time.monotonic()
     cluster.apply()
@@ -80,6 +83,7 @@ def frontend(cluster: Cluster, deployed: dict[str, float]):
 @pytest.fixture(scope="module")
 def api(frontend: str):
     conveyor = Conveyor(frontend)
+    conveyor.wait_reachable()
     yield conveyor
     conveyor.close()
 
@@ -103,7 +107,8 @@ def test_01_deploys_from_nothing(cluster: Cluster, deployed: dict[str, float], r
         assert "schema is current" in cluster.logs(pod.metadata.name, "migrate")
     rows = [[name, f"{seconds:.1f}"] for name, seconds in sorted(deployed.items(), key=lambda kv: kv[1])]
     report(
-        f"1. kubectl apply -k deploy/overlays/dev from nothing (context {cluster.context})",
+        f"1. kubectl apply -k deploy/overlays/dev/namespace, then deploy/overlays/dev, from nothing "
+        f"(context {cluster.context})",
         table(["workload", "ready after (s)"], rows) + "\n\n" + cluster.pods_table(),
     )
 
@@ -181,27 +186,51 @@ def test_05_network_policies(cluster: Cluster, deployed: dict[str, float], repor
     report("5b. NetworkPolicies", f"enforced: a pod allowed only DNS got {result}")
 
 
-def test_06_delete_keeps_only_the_data(cluster: Cluster, deployed: dict[str, float], report) -> None:
-    rendered = cluster.rendered()
-    namespaced = [d for d in rendered if d["kind"] != "Namespace"]
-    pvcs_before = cluster.pvcs()
+def test_06_delete_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) -> None:
+    """`kubectl delete -k deploy/overlays/dev` removes every object of the overlay
+    and keeps the namespace with its PersistentVolumeClaims (the overlay owns no
+    Namespace); the next `kubectl apply -k` finds every job of before."""
+    kept = api.submit("uppercase", "kept across kubectl delete -k")
+    kept_done = api.wait_finished([kept["id"]], 60)[kept["id"]]
+    jobs_before = sum(api.stats()["counts"].values())
+    claims_before = cluster.claims()
+    assert {"data-postgres-0", "data-redis-0"} <= set(claims_before), claims_before
+    objects = [(d["kind"], d["metadata"]["name"]) for d in cluster.rendered()]
+    assert "Namespace" not in {kind for kind, _ in objects}
+
     start = time.monotonic()
-    ready_uid.pop(cluster.ns)  # deleting it is this test's job
     cluster.delete()
-    seconds = time.monotonic() - start
-    names = [(d["kind"], d["metadata"]["name"]) for d in namespaced]
-    left = [f"{kind}/{name}" for kind, name in names if cluster.exists(kind, name)]
-    pods = [p.metadata.name for p in cluster.pods()] if cluster.namespace_exists() else []
-    assert left == [] and pods == [], f"left after kubectl delete -k: {left} pods {pods}"
-    pvcs_after = cluster.pvcs()
-    summary = (
-        f"kubectl delete -k deploy/overlays/dev took {seconds:.1f} s; every object of the overlay "
-        f"is gone; PVCs before {pvcs_before}, after {pvcs_after}"
+    wait_for(lambda: not cluster.pods(), 180, 1, "the overlay's pods to be gone")
+    deleted_s = time.monotonic() - start
+    left = [f"{kind}/{name}" for kind, name in objects if cluster.exists(kind, name)]
+    assert left == [], f"left after kubectl delete -k: {left}"
+    claims_after = cluster.claims()
+    assert claims_after == claims_before, f"claims before {claims_before}, after {claims_after}"
+    assert all(" Bound " in claim for claim in claims_after.values()), claims_after
+
+    start = time.monotonic()
+    cluster.apply()
+    cluster.wait_ready(DEPLOY_TIMEOUT)
+    redeployed_s = time.monotonic() - start
+    with cluster.frontend() as url:
+        again = Conveyor(url)
+        try:
+            # The frontend looks `api` up again while it runs: the new Service's
+            # address replaces the old one within the DNS cache times.
+            reachable_s = again.wait_reachable()
+            found = again.job(kept["id"])
+            jobs_after = sum(again.stats()["counts"].values())
+        finally:
+            again.close()
+    assert found == kept_done
+    assert jobs_after == jobs_before
+
+    report(
+        "6. kubectl delete -k deploy/overlays/dev, then apply -k again",
+        f"delete -k: {len(objects)} objects and every pod gone in {deleted_s:.1f} s; "
+        f"namespace {cluster.ns} and its claims kept:\n"
+        + "".join(f"  {name}: {claim}\n" for name, claim in sorted(claims_after.items()))
+        + f"apply -k again: every workload ready in {redeployed_s:.1f} s, the api answering through "
+        f"the frontend {reachable_s:.1f} s later; all {jobs_after} jobs of "
+        f"before are there (job {kept['id']}: {found['status']}, {found['result']!r})",
     )
-    report("6. kubectl delete -k", summary)
-    if pvcs_after != pvcs_before and any(d["kind"] == "Namespace" for d in rendered):
-        pytest.xfail(
-            "the dev overlay owns its Namespace, so deleting it deletes the PVCs (and the data) "
-            "with it, as docs/kubernetes.md says; keeping them needs the Namespace outside the overlay"
-        )
-    assert pvcs_after == pvcs_before
