@@ -126,6 +126,10 @@ test-deploy: venv k8s-tools k8s-schemas secrets-k8s ## tests of the manifests: r
 
 # --- cluster -------------------------------------------------------------------
 
+# $(call k8s-guard,WHAT IT DOES TO PRODUCTION): ENV must be dev or prod, and
+# prod needs CONFIRM=conveyor as well.
+k8s-guard = case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this $(1): make $@ ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
+
 # Renders with the pinned kustomize (the version the checks ran) and applies:
 # the environment's namespace first (its own kustomization, so that undeploy
 # keeps it and its data), then the overlay. Dev creates its random secrets when
@@ -142,7 +146,7 @@ deploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## apply an overlay (and its namespace) to t
 # namespace stays with the PersistentVolumeClaims, so a later deploy finds its
 # data. Production asks for CONFIRM=conveyor (it stops the service).
 undeploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an overlay's objects, keeping its namespace and data: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
-	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this stops production: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
+	@$(call k8s-guard,stops production)
 	@test -f $(K8S_SECRETS_ENV) || $(MAKE) secrets-k8s
 	@echo "deleting deploy/overlays/$(ENV) from context $$($(K8S_KUBECTL) config current-context) (the namespace and its PersistentVolumeClaims stay)"
 	@$(KUSTOMIZE) build deploy/overlays/$(ENV) | $(K8S_KUBECTL) delete --ignore-not-found --wait=true -f -
@@ -150,6 +154,6 @@ undeploy: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an overlay's objects, keeping it
 # The namespace with everything in it: the PersistentVolumeClaims and so the
 # data too. Production asks for CONFIRM=conveyor.
 purge: $(KUSTOMIZE) $(K8S_KUBECTL) ## delete an environment's namespace, data included: make purge ENV=dev|prod (prod: CONFIRM=conveyor)
-	@case "$(ENV)" in dev) ;; prod) test "$(CONFIRM)" = conveyor || { echo "this deletes production and its data: make purge ENV=prod CONFIRM=conveyor" >&2; exit 2; } ;; *) echo "ENV must be dev or prod" >&2; exit 2 ;; esac
+	@$(call k8s-guard,deletes production and its data)
 	@echo "deleting the namespace of deploy/overlays/$(ENV), data included, from context $$($(K8S_KUBECTL) config current-context)"
 	@$(KUSTOMIZE) build deploy/overlays/$(ENV)/namespace | $(K8S_KUBECTL) delete --ignore-not-found --wait=true -f -

@@ -31,9 +31,12 @@ ENV = compose.env
 pytestmark = pytest.mark.stack
 
 
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def inspect(container: str) -> dict:
-    out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)[0]
+    return json.loads(docker("inspect", container))[0]
 
 
 def container_of(service: str) -> str:
@@ -43,13 +46,7 @@ def container_of(service: str) -> str:
 
 
 def project_volumes() -> list[str]:
-    out = subprocess.run(
-        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()
+    return docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}").split()
 
 
 @pytest.fixture(scope="module")
@@ -158,10 +155,6 @@ def test_restarting_postgres_loses_no_job(http) -> None:
     assert set(before + queued + after) <= listed
 
 
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def addresses(container: str) -> dict[str, str]:
     """network -> the container's IPv4 address on it."""
     return {net: s["IPAddress"] for net, s in inspect(container)["NetworkSettings"]["Networks"].items()}
@@ -182,7 +175,7 @@ def test_the_frontend_follows_a_recreated_api_to_its_new_address(http) -> None:
     try:
         for network in networks[1:]:
             docker("network", "connect", network, holder)
-        compose("up", "--detach", "--no-deps", "--wait", "api", timeout=300)
+        compose("up", "--detach", "--no-deps", "--wait", "api")
     finally:
         docker("rm", "--force", holder)
     new = addresses(container_of("api"))
@@ -211,7 +204,7 @@ def _crash(container: str) -> bool:
         os.kill(pid, signal.SIGKILL)
         return True
     except (PermissionError, ProcessLookupError):
-        subprocess.run(["docker", "kill", "--signal=SIGKILL", container], check=True)
+        docker("kill", "--signal=SIGKILL", container)
         return False
 
 

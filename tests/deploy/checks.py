@@ -96,10 +96,15 @@ def render(overlay: Path | str) -> str:
     return result.stdout
 
 
+def namespace_kustomization(overlay: str) -> Path:
+    """An environment's Namespace: a kustomization of its own beside the overlay,
+    applied once before it and left alone by `kubectl delete -k` of the overlay."""
+    return DEPLOY / "overlays" / overlay / "namespace"
+
+
 def render_environment(overlay: str) -> str:
-    """An environment as `make deploy` applies it: its namespace (a kustomization
-    of its own, deploy/overlays/<name>/namespace), then the overlay."""
-    return render(DEPLOY / "overlays" / overlay / "namespace") + "---\n" + render(overlay)
+    """An environment as `make deploy` applies it: its namespace, then the overlay."""
+    return render(namespace_kustomization(overlay)) + "---\n" + render(overlay)
 
 
 def render_all(out_dir: Path) -> dict[str, Path]:

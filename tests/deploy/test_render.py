@@ -162,9 +162,9 @@ def test_kubectl_apply_k_renders_the_same(rendered, overlay):
     if kubectl is None:
         pytest.skip("no kubectl on PATH or in .tools/bin (make kubectl-install builds one)")
     theirs = []
-    for path in (f"{overlay}/namespace", overlay):
+    for path in (checks.namespace_kustomization(overlay), checks.DEPLOY / "overlays" / overlay):
         result = subprocess.run(
-            [kubectl, "kustomize", str(checks.DEPLOY / "overlays" / path)],
+            [kubectl, "kustomize", str(path)],
             capture_output=True,
             text=True,
             check=False,
@@ -200,10 +200,8 @@ def test_the_overlay_owns_no_namespace_so_delete_keeps_the_data(overlay):
     too; and a deploy identity bound to a namespaced Role could not apply it."""
     objs = [o for o in yaml.safe_load_all(checks.render(overlay)) if o]
     assert [o for o in objs if o["kind"] in CLUSTER_SCOPED] == []
-    namespace = [
-        o for o in yaml.safe_load_all(checks.render(checks.DEPLOY / "overlays" / overlay / "namespace")) if o
-    ]
-    assert [(o["kind"]) for o in namespace] == ["Namespace"]
+    namespace = [o for o in yaml.safe_load_all(checks.render(checks.namespace_kustomization(overlay))) if o]
+    assert [o["kind"] for o in namespace] == ["Namespace"]
     assert {o["metadata"]["namespace"] for o in objs} == {namespace[0]["metadata"]["name"]}
 
 

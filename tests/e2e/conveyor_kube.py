@@ -454,6 +454,12 @@ class Conveyor:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> Conveyor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def check_job(job: dict[str, Any], task: str, value: Any) -> list[str]:
     """What is wrong with a finished job's record: ran once to success, with the right result."""
@@ -498,15 +504,13 @@ class Trickle:
 
     def roundtrip(self, timeout: float = 30) -> bool:
         """Submits one job and waits for its success; the job joins the accepted ones."""
-        api = Conveyor(self.base_url, timeout=5)
-        try:
-            job = api.submit("uppercase", "are jobs flowing?")
-            self.accepted[job["id"]] = ("uppercase", "are jobs flowing?")
-            return api.wait_finished([job["id"]], timeout)[job["id"]]["status"] == "succeeded"
-        except (httpx.HTTPError, RuntimeError, AssertionError):
-            return False
-        finally:
-            api.close()
+        with Conveyor(self.base_url, timeout=5) as api:
+            try:
+                job = api.submit("uppercase", "are jobs flowing?")
+                self.accepted[job["id"]] = ("uppercase", "are jobs flowing?")
+                return api.wait_finished([job["id"]], timeout)[job["id"]]["status"] == "succeeded"
+            except (httpx.HTTPError, RuntimeError, AssertionError):
+                return False
 
     def _run(self) -> None:
         api = Conveyor(self.base_url, timeout=5)

@@ -42,11 +42,8 @@ def deploy(cluster: Cluster) -> int:
     print(f"\nall rolled out in {time.monotonic() - start:.0f} s\n")
     print(cluster.pods_table())
     with cluster.frontend() as url:
-        conveyor = Conveyor(url)
-        try:
+        with Conveyor(url) as conveyor:
             print(f"the api answers through the frontend after {conveyor.wait_reachable():.1f} s more")
-        finally:
-            conveyor.close()
         if url.startswith("http://127.0.0.1"):
             url = "kubectl -n conveyor-dev port-forward svc/frontend 8080:80, then http://127.0.0.1:8080"
         print(f"\nDashboard: {url}\nAPI docs:  {url}/api/docs")

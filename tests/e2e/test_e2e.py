@@ -82,10 +82,9 @@ def frontend(cluster: Cluster, deployed: dict[str, float]):
 
 @pytest.fixture(scope="module")
 def api(frontend: str):
-    conveyor = Conveyor(frontend)
-    conveyor.wait_reachable()
-    yield conveyor
-    conveyor.close()
+    with Conveyor(frontend) as conveyor:
+        conveyor.wait_reachable()
+        yield conveyor
 
 
 def test_01_deploys_from_nothing(cluster: Cluster, deployed: dict[str, float], report) -> None:
@@ -212,16 +211,12 @@ def test_06_delete_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) 
     cluster.apply()
     cluster.wait_ready(DEPLOY_TIMEOUT)
     redeployed_s = time.monotonic() - start
-    with cluster.frontend() as url:
-        again = Conveyor(url)
-        try:
-            # The frontend looks `api` up again while it runs: the new Service's
-            # address replaces the old one within the DNS cache times.
-            reachable_s = again.wait_reachable()
-            found = again.job(kept["id"])
-            jobs_after = sum(again.stats()["counts"].values())
-        finally:
-            again.close()
+    with cluster.frontend() as url, Conveyor(url) as again:
+        # The frontend looks `api` up again while it runs: the new Service's
+        # address replaces the old one within the DNS cache times.
+        reachable_s = again.wait_reachable()
+        found = again.job(kept["id"])
+        jobs_after = sum(again.stats()["counts"].values())
     assert found == kept_done
     assert jobs_after == jobs_before
 
