@@ -25,7 +25,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
     assert not missing, f"the README names make targets that `make help` does not list: {sorted(missing)}"
 
 
-def test_every_issue_3_target_has_help() -> None:
+def test_the_everyday_targets_have_help() -> None:
     assert {"up", "down", "logs", "ps", "images", "test", "lint", "bench", "clean"} <= help_targets()
 
 

@@ -9,8 +9,8 @@ from conveyor_core import db, logs, streams
 from conveyor_core import settings as config
 
 from . import health
-from .runner import Worker
 from .settings import WorkerSettings
+from .worker import Worker
 
 
 async def serve(settings: WorkerSettings) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from conveyor_core.db import UNAVAILABLE
+
+from ..deps import AppState
 
 router = APIRouter(tags=["health"])
 
@@ -21,10 +23,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(state: AppState) -> JSONResponse:
     """Readiness: PostgreSQL answers and the schema is current. Redis is reported
     but not required: without it jobs are still accepted (and dispatched later)."""
-    state = request.app.state.conveyor
     checks: dict[str, Any] = {}
     try:
         checks["postgres"] = "ok" if await state.store.schema_current() else "schema not migrated"
