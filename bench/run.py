@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.compose import ComposeProject
 from bench.load import post, run
-from tests.support.compose import ComposeProject
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "conveyor-bench"

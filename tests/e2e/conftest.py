@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.conveyor_kube import Cluster
+from demo.kube import Cluster
 
 _REPORT: list[tuple[str, str]] = []
 

@@ -21,19 +21,11 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.e2e.conveyor_kube import (
-    DEPLOY_TIMEOUT,
-    Cluster,
-    Conveyor,
-    check_job,
-    component,
-    netpol_probe,
-    privileged_pod_refusal,
-    roll_api,
-    self_heal,
-    table,
-)
-from tests.support.fixtures import wait_for
+from demo.conveyor import Conveyor, check_job
+from demo.kube import DEPLOY_TIMEOUT, Cluster, component, table, wait_for
+from demo.probes import netpol_probe, privileged_pod_refusal
+from demo.rollout import roll_api
+from demo.selfheal import self_heal
 
 pytestmark = pytest.mark.cluster
 

@@ -1,11 +1,10 @@
 """The Kubernetes demos, on the cluster of the current kubeconfig context:
 
-    python -m tests.e2e.demo deploy     # make demo: deploy the dev overlay, wait, print the URL
-    python -m tests.e2e.demo selfheal   # make selfheal-demo: delete pods one at a time, time each recovery
-    python -m tests.e2e.demo rollout    # make rollout-demo: roll the api under load, count failed requests
+    python -m demo deploy     # make demo: deploy the dev overlay, wait, print the URL
+    python -m demo selfheal   # make demo DEMO=selfheal: delete pods one at a time, time each recovery
+    python -m demo rollout    # make demo DEMO=rollout: roll the api under load, count failed requests
 
-The same code as the end-to-end tests (tests/e2e/conveyor_kube.py), printed for
-people rather than asserted.
+The same code the end-to-end tests assert on, printed for people.
 """
 
 from __future__ import annotations
@@ -14,14 +13,10 @@ import argparse
 import sys
 import time
 
-from tests.e2e.conveyor_kube import (
-    DEPLOY_TIMEOUT,
-    Cluster,
-    Conveyor,
-    roll_api,
-    self_heal,
-    table,
-)
+from .conveyor import Conveyor
+from .kube import DEPLOY_TIMEOUT, Cluster, table
+from .rollout import roll_api
+from .selfheal import self_heal
 
 
 def slide(title: str) -> None:
