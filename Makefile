@@ -1,132 +1,138 @@
-# Conveyor: the one entry point that people and CI share. `make help` lists
-# the targets. Each area keeps its own targets in mk/*.mk (Kubernetes, the
-# pipeline, the local cluster); this file holds the application's.
+# Conveyor: the one entry point that people and CI share. `make help` lists the verbs.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules --no-print-directory
 
-# Image tags come from git, so every build says which commit it is.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 export CONVEYOR_VERSION := $(VERSION)
-export CONVEYOR_REVISION := $(REVISION)
-IMAGES := conveyor-api conveyor-worker conveyor-frontend
+export CONVEYOR_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
-TOOLS_BIN := $(CURDIR)/.tools/bin
 VENV := $(CURDIR)/.venv
-PYTEST := $(VENV)/bin/pytest
-PYTHON := $(VENV)/bin/python
-# uv locks and installs the Python dependencies; it is installed (pinned) into
-# .tools/ with the host's Python, so nothing needs installing by hand.
+BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 UV := $(CURDIR)/.tools/uv/bin/uv
+ACTIONLINT_IMAGE := rhysd/actionlint:1.7.12
+# The Kubernetes versions the manifests are validated against: the local cluster's and CI's kind.
+K8S_VERSIONS := 1.34.0 1.32.0
+ENV ?= dev
+OVERLAY := deploy/overlays/$(ENV)
+KUBECTL ?= $(BIN)/kubectl
+E2E_ENV = KUBECTL=$(KUBECTL) CONVEYOR_NAMESPACE=conveyor-dev
+
+# One compose project per checkout (docker compose reads .env), so two clones never share volumes.
 COMPOSE := docker compose
+TEST_STACK := CONVEYOR_HTTP_PORT=18080 CONVEYOR_API_PORT=18000 $(COMPOSE) -p conveyor-test
+PROJECT = $(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env)
 
-# The areas add their checks to these (mk/*.mk).
-TEST_TARGETS :=
-LINT_TARGETS :=
+.PHONY: help up down logs test lint images manifests deploy undeploy cluster demo e2e bench clean \
+	venv secrets browser e2e-images
 
--include mk/*.mk
+help:
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: help up down logs ps images secrets venv test test-python test-stack lint \
-	lint-python lint-docker lint-compose bench clean
+# --- the local stack ------------------------------------------------------------------
 
-help: ## list the targets
-	@grep -h -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) \
-		| sort -u | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+.env:
+	@echo "COMPOSE_PROJECT_NAME=conveyor-$$(printf %s "$(CURDIR)" | sha256sum | cut -c1-8)" >> $@
 
-# --- the local stack -------------------------------------------------------------
-
-secrets: .secrets/postgres_password .secrets/redis_password ## create local random passwords (git-ignored) if missing
-
-.secrets/%:
+# A new password for a database volume that already exists would lock the stack out of its data.
+.secrets/%: | .env
+	@if [ $* = postgres_password ] && docker volume inspect "$(PROJECT)_postgres-data" >/dev/null 2>&1; then \
+		echo "$@ is missing, but volume $(PROJECT)_postgres-data holds a database made with it: restore .secrets/ or run \`make clean\` (deletes the data)" >&2; exit 2; fi
 	@mkdir -p .secrets && chmod 700 .secrets
-	@# 0644 so the containers' unprivileged users can read the mounted file; the
-	@# 0700 directory keeps other host users out.
 	@umask 022 && openssl rand -hex 24 > $@ && echo "created $@"
 
-up: secrets ## build the images and start the whole stack; waits until it is healthy
-	$(COMPOSE) up -d --build --wait
-	@echo "Conveyor $(VERSION) is up: dashboard http://localhost:$${CONVEYOR_HTTP_PORT:-8080}  API http://localhost:$${CONVEYOR_API_PORT:-8000}/api/docs"
+# Random credentials for the base's secretGenerator; never overwritten.
+deploy/base/secrets.env:
+	@umask 077 && set -C && printf 'postgres-password=%s\nredis-password=%s\n' "$$(openssl rand -hex 24)" "$$(openssl rand -hex 24)" > $@
 
-down: ## stop the stack (the data volumes are kept)
+secrets: .env .secrets/postgres_password .secrets/redis_password
+
+up: secrets ## build the images and start the stack, waiting until it is healthy
+	$(COMPOSE) up -d --build --wait
+	@echo "Conveyor $(VERSION): dashboard http://localhost:$${CONVEYOR_HTTP_PORT:-8080}, API http://localhost:$${CONVEYOR_API_PORT:-8000}/api/docs"
+
+down: ## stop the stack, keeping its data
 	$(COMPOSE) down
 
 logs: ## follow the logs of every service
 	$(COMPOSE) logs -f --tail=100
 
-ps: ## show the stack's containers and their health
-	$(COMPOSE) ps
-
-images: ## build the three images, tagged $(VERSION) (from git describe)
+images: .env ## build the three images, tagged from git describe
 	$(COMPOSE) build api worker frontend
-	@for image in $(IMAGES); do docker image inspect --format "{{index .RepoTags 0}}  {{.Size}} bytes" $$image:$(VERSION); done
 
-# --- Python environment ----------------------------------------------------------
+# --- checks ----------------------------------------------------------------------------
 
 $(UV):
 	python3 -m venv .tools/uv
 	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-venv: $(UV) ## create .venv with the locked dependencies (uv sync)
+venv: $(UV)
 	$(UV) sync --frozen --quiet
 
-# --- tests -------------------------------------------------------------------------
+lint: venv secrets manifests ## ruff, hadolint, shellcheck, compose config, actionlint, zizmor, kubernetes-validate, checkov
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint $$(git ls-files '*Dockerfile')
+	$(BIN)/shellcheck -x $$(git ls-files '*.sh'; git ls-files -s hack .ci | awk '$$1 == 100755 { print $$4 }')
+	$(COMPOSE) config --quiet
+	docker run --rm -v "$(CURDIR):/repo:ro" -w /repo $(ACTIONLINT_IMAGE) -color
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	for version in $(K8S_VERSIONS); do $(BIN)/kubernetes-validate --strict --quiet -k $$version build/manifests/*.yaml; done
+	$(BIN)/checkov --quiet --compact --config-file deploy/checkov.yaml -d build/manifests
 
-# The Python tests start their own PostgreSQL and Redis containers; the stack
-# tests build the images and run their own compose project (ports 18080/18000).
-test: venv test-python test-stack $(TEST_TARGETS) ## run every test (starts what it needs itself)
-
-test-python: venv ## API, worker and library tests against real PostgreSQL and Redis containers
-	$(PYTEST) libs services/api services/worker tests/docs
-
-# The stack tests run their own compose project on other ports, so that a
-# stack started with `make up` is left alone.
-TEST_STACK := CONVEYOR_HTTP_PORT=18080 CONVEYOR_API_PORT=18000 $(COMPOSE) -p conveyor-test
-
-test-stack: venv secrets images browser ## the compose stack end to end, and the dashboard in headless Chromium
-	$(PYTEST) tests/compose
-	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; \
-	$(TEST_STACK) up --detach --wait; \
+test: venv secrets images browser deploy/base/secrets.env ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
+	$(BIN)/pytest libs services/api services/worker tests/docs tests/deploy tests/pipeline
+	$(BIN)/pytest tests/compose
+	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; $(TEST_STACK) up --detach --wait; \
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(command -v chromium chromium-browser | head -n 1)}" \
-	CONVEYOR_URL=http://127.0.0.1:18080 CONVEYOR_REQUIRE_STACK=1 $(PYTEST) services/frontend/tests
+	CONVEYOR_URL=http://127.0.0.1:18080 CONVEYOR_REQUIRE_STACK=1 $(BIN)/pytest services/frontend/tests
 
-# The dashboard test drives Debian's Chromium (test tools may not download browsers here).
-browser: ## install Debian's Chromium for the browser test when it is missing
+# The browser test drives Debian's Chromium: test tools may not download browsers here.
+browser:
 	@if [ -z "$${CHROMIUM_PATH:-}" ] && ! command -v chromium chromium-browser >/dev/null; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian's chromium for the browser test"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else \
-			echo "the browser test needs Chromium: install it (e.g. apt-get install chromium) or set CHROMIUM_PATH" >&2; exit 1; \
-		fi; \
-	fi
+		else echo "the browser test needs Chromium: install it or set CHROMIUM_PATH" >&2; exit 1; fi; fi
 
-# --- lint ------------------------------------------------------------------------
+bench: venv secrets images ## submit latency and throughput, end-to-end job throughput (bench/README.md)
+	$(BIN)/python -m bench.run
 
-lint: venv lint-python lint-docker lint-compose $(LINT_TARGETS) ## ruff, hadolint, compose config, workflows and manifests
+# --- Kubernetes ------------------------------------------------------------------------
 
-lint-python: venv
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+manifests: venv deploy/base/secrets.env ## render both overlays into build/manifests/
+	@mkdir -p build/manifests
+	for env in dev prod; do $(KUBECTL) kustomize deploy/overlays/$$env > build/manifests/$$env.yaml; done
 
-lint-docker: venv ## hadolint on the Dockerfiles; shellcheck (when installed) on the scripts that go into images
-	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile')
-	@if command -v shellcheck >/dev/null; then shellcheck $(shell git ls-files 'services/*.sh'); \
-	else echo "lint-docker: shellcheck not found, the image scripts are not checked (apt-get install shellcheck)"; fi
+deploy: venv deploy/base/secrets.env ## kubectl apply -k an overlay on the current context: make deploy ENV=dev|prod
+	@test -d $(OVERLAY) || { echo "ENV must be dev or prod" >&2; exit 2; }
+	$(KUBECTL) apply -k $(OVERLAY)/namespace
+	$(KUBECTL) apply -k $(OVERLAY)
 
-lint-compose: secrets
-	$(COMPOSE) config --quiet
+# Everything but the namespace and the claims, so the next deploy finds the data.
+undeploy: venv deploy/base/secrets.env ## delete an overlay's objects, keeping its data: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
+	@test -d $(OVERLAY) || { echo "ENV must be dev or prod" >&2; exit 2; }
+	@test "$(ENV)" != prod -o "$(CONFIRM)" = conveyor || { echo "this stops production: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; }
+	$(KUBECTL) delete --ignore-not-found --wait -k $(OVERLAY)
 
-# --- benchmark -------------------------------------------------------------------
+cluster: venv ## start a local cluster (kind, minikube, or one built from source) as the current context
+	@KUBECTL=$(KUBECTL) hack/cluster up
 
-bench: venv secrets images ## measure submit latency/throughput and end-to-end job throughput (see bench/README.md)
-	$(PYTHON) -m bench.run
+# CI builds the images once and loads them itself: E2E_BUILD=0 skips the build.
+e2e-images: venv deploy/base/secrets.env
+	@if [ "$${E2E_BUILD:-1}" != 0 ]; then $(MAKE) images VERSION=dev; fi
+	@KUBECTL=$(KUBECTL) hack/cluster load-overlay deploy/overlays/dev
 
-clean: ## remove the stack with its volumes, built images, local secrets, venvs and caches
+demo: e2e-images ## deploy the dev overlay on the current context and print its URL; DEMO=selfheal|rollout runs a scenario
+	@$(E2E_ENV) $(BIN)/python -m demo $(or $(DEMO),deploy)
+
+e2e: e2e-images ## prove it all on the current context's cluster (wipes conveyor-dev)
+	CONVEYOR_E2E=1 $(E2E_ENV) $(BIN)/pytest -m cluster tests/e2e -v -p no:cacheprovider --timeout=1800
+
+clean: ## remove the stack with its volumes, the images, local secrets, venvs and caches
 	-$(COMPOSE) down --volumes --remove-orphans
 	-$(TEST_STACK) down --volumes --remove-orphans
-	-for image in $(IMAGES); do docker image rm $$image:$(VERSION) 2>/dev/null; done
-	rm -rf .venv .tools .secrets reports .pytest_cache .ruff_cache
+	-docker image rm conveyor-api:$(VERSION) conveyor-worker:$(VERSION) conveyor-frontend:$(VERSION) 2>/dev/null
+	rm -rf .venv .tools .secrets build reports .pytest_cache .ruff_cache

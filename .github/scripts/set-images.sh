@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
-# Point an overlay's images at pushed digests:
+# Pin a release's images: rewrites OVERLAY/release/kustomization.yaml (a Component).
 #
-#   set-images.sh [--tag VERSION] OVERLAY REGISTRY COMPONENT=sha256:<digest> ...
-#   set-images.sh --tag 1.4.2 deploy/overlays/prod ghcr.io/acme api=sha256:... worker=sha256:...
+#   set-images.sh [--tag VERSION] OVERLAY REGISTRY api=sha256:<digest> worker=sha256:<digest> frontend=sha256:<digest>
 #
-# Each conveyor-COMPONENT image of the overlay becomes REGISTRY/conveyor-COMPONENT@DIGEST,
-# or REGISTRY/conveyor-COMPONENT:VERSION@DIGEST with --tag (kustomize edit set image).
-# The digest is what the kubelet pulls, so what runs is exactly what was built and
-# scanned whatever a tag points at later; the tag only tells people which release
-# it is. KUSTOMIZE overrides the kustomize binary.
+# Each conveyor-COMPONENT image becomes REGISTRY/conveyor-COMPONENT[:VERSION]@DIGEST: the kubelet
+# pulls the digest that was built and scanned; the tag tells people which release it is.
 set -euo pipefail
 
-KUSTOMIZE=${KUSTOMIZE:-kustomize}
-
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 tag=
@@ -22,28 +16,25 @@ if [[ ${1:-} == --tag ]]; then
   [[ $# -ge 2 ]] || usage
   tag=$2
   shift 2
-  # A Docker tag: what kustomize and the registry accept.
   if [[ ! $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
     echo "set-images: '$tag' is not a valid image tag" >&2
     exit 1
   fi
 fi
 [[ $# -ge 3 ]] || usage
-overlay=$1
+file=$1/release/kustomization.yaml
 registry=${2%/}
 shift 2
-
-if [[ ! -f $overlay/kustomization.yaml ]]; then
-  echo "set-images: $overlay/kustomization.yaml not found" >&2
+if [[ ! -f $file ]]; then
+  echo "set-images: $file not found" >&2
   exit 1
 fi
-# Registry paths must be lower case (GitHub owners may not be).
 if [[ $registry != "${registry,,}" ]]; then
   echo "set-images: registry '$registry' must be lower case" >&2
   exit 1
 fi
 
-args=()
+declare -A digests=()
 for pair in "$@"; do
   component=${pair%%=*}
   digest=${pair#*=}
@@ -55,10 +46,24 @@ for pair in "$@"; do
     echo "set-images: '$digest' for $component is not a sha256 digest" >&2
     exit 1
   fi
-  args+=("conveyor-$component=$registry/conveyor-$component${tag:+:$tag}@$digest")
+  digests[$component]=$digest
+done
+for component in api worker frontend; do
+  [[ -n ${digests[$component]:-} ]] || { echo "set-images: no digest for $component" >&2; exit 1; }
 done
 
-(cd "$overlay" && "$KUSTOMIZE" edit set image "${args[@]}")
-for arg in "${args[@]}"; do
-  echo "set-images: $overlay: ${arg/=/ -> }"
-done
+{
+  echo "# Written by .github/scripts/set-images.sh${tag:+ for release $tag}."
+  echo "apiVersion: kustomize.config.k8s.io/v1alpha1"
+  echo "kind: Component"
+  echo
+  echo "images:"
+  for component in api worker frontend; do
+    echo "  - name: conveyor-$component"
+    echo "    newName: $registry/conveyor-$component"
+    [[ -z $tag ]] || echo "    newTag: \"$tag\""
+    echo "    digest: ${digests[$component]}"
+    echo "set-images: conveyor-$component -> $registry/conveyor-$component${tag:+:$tag}@${digests[$component]}" >&2
+  done
+} >"$file.tmp"
+mv "$file.tmp" "$file"

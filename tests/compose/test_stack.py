@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.compose import ComposeProject
+from bench.compose import ComposeProject
 from tests.support.fixtures import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,12 +21,12 @@ def test_every_make_target_in_the_readme_exists() -> None:
         re.findall(r"^make ([a-z][a-z0-9-]*)", README, re.MULTILINE)
     )
     assert {"up", "test", "lint", "bench", "demo", "e2e"} <= named
-    missing = named - help_targets()
+    missing = named - help_targets() - {"help"}
     assert not missing, f"the README names make targets that `make help` does not list: {sorted(missing)}"
 
 
 def test_the_everyday_targets_have_help() -> None:
-    assert {"up", "down", "logs", "ps", "images", "test", "lint", "bench", "clean"} <= help_targets()
+    assert {"up", "down", "logs", "images", "test", "lint", "bench", "clean"} <= help_targets()
 
 
 def test_every_relative_link_points_at_a_file() -> None:

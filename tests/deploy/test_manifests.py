@@ -1,0 +1,149 @@
+"""What the rendered overlays promise beyond what kubernetes-validate, checkov (make lint) and the
+cluster's own admission (make e2e) already prove: the whole application in its namespace, selectors
+that survive a release, the version label, data that outlives its workloads, no credential in
+plain sight, and what sets prod apart."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
+OVERLAYS = {"dev": "conveyor-dev", "prod": "conveyor"}
+WORKLOADS = {"Deployment", "StatefulSet"}
+SECRETS_ENV = ROOT / "deploy" / "base" / "secrets.env"
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "StorageClass",
+}
+
+
+def render(path: Path) -> list[dict]:
+    out = subprocess.run([KUBECTL, "kustomize", str(path)], capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module", params=sorted(OVERLAYS))
+def overlay(request) -> tuple[str, list[dict]]:
+    return request.param, render(ROOT / "deploy" / "overlays" / request.param)
+
+
+def find(objs: list[dict], kind: str, name: str) -> dict:
+    (match,) = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    return match
+
+
+def containers(obj: dict) -> list[dict]:
+    spec = obj["spec"]["template"]["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def test_each_overlay_renders_the_whole_application_in_its_namespace(overlay) -> None:
+    env, objs = overlay
+    names = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    for kind, name in [
+        *(("Deployment", n) for n in ("api", "worker", "frontend")),
+        *(("StatefulSet", n) for n in ("postgres", "redis")),
+        *(("Service", n) for n in ("api", "frontend", "postgres", "postgres-rw", "redis")),
+        ("NetworkPolicy", "default-deny"),
+        ("Ingress", "frontend"),
+    ]:
+        assert (kind, name) in names, f"{env}: {kind}/{name} missing"
+    assert {o["metadata"].get("namespace") for o in objs if o["kind"] not in CLUSTER_SCOPED} == {
+        OVERLAYS[env]
+    }
+    # A Job's immutable pod template would make the next release's apply fail.
+    assert "Job" not in {o["kind"] for o in objs}
+
+
+def test_selectors_never_change_with_a_release_and_each_service_selects_one_workload(overlay) -> None:
+    _, objs = overlay
+    pods = []
+    for obj in (o for o in objs if o["kind"] in WORKLOADS):
+        selector = obj["spec"]["selector"]["matchLabels"]
+        assert "app.kubernetes.io/version" not in selector, obj["metadata"]["name"]
+        assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+        pods.append(obj["spec"]["template"]["metadata"]["labels"])
+    for svc in (o for o in objs if o["kind"] == "Service"):
+        selector = svc["spec"]["selector"]
+        assert "app.kubernetes.io/version" not in selector
+        assert sum(selector.items() <= labels.items() for labels in pods) == 1, svc["metadata"]["name"]
+
+
+def test_the_version_label_follows_the_api_image_tag(overlay) -> None:
+    _, objs = overlay
+    tag = containers(find(objs, "Deployment", "api"))[-1]["image"].rsplit(":", 1)[1]
+    for obj in objs:
+        name = obj["metadata"]["labels"].get("app.kubernetes.io/name")
+        if obj["kind"] in CLUSTER_SCOPED:
+            continue
+        assert obj["metadata"]["labels"]["app.kubernetes.io/version"] == {"postgres": "17", "redis": "8"}.get(
+            name, tag
+        ), f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def test_the_data_outlives_its_workloads(overlay) -> None:
+    _, objs = overlay
+    for sts in (o for o in objs if o["kind"] == "StatefulSet"):
+        assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+            "whenDeleted": "Retain",
+            "whenScaled": "Retain",
+        }
+        assert [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]] == ["data"]
+
+
+def test_credentials_are_files_and_never_in_plain_sight(overlay) -> None:
+    _, objs = overlay
+    for obj in (o for o in objs if o["kind"] in WORKLOADS):
+        for c in containers(obj):
+            for env in c.get("env", []):
+                assert "secretKeyRef" not in env.get("valueFrom", {}), f"{c['name']}: {env['name']}"
+            assert not any("secretRef" in source for source in c.get("envFrom", [])), c["name"]
+    values = [line.split("=", 1)[1] for line in SECRETS_ENV.read_text().splitlines() if "=" in line]
+    outside_secrets = yaml.safe_dump_all([o for o in objs if o["kind"] != "Secret"])
+    assert values and not [v for v in values if v in outside_secrets]
+
+
+def test_dev_runs_the_locally_built_images_one_of_each() -> None:
+    objs = render(ROOT / "deploy" / "overlays" / "dev")
+    for name in ("api", "worker", "frontend"):
+        deployment = find(objs, "Deployment", name)
+        assert deployment["spec"]["replicas"] == 1
+        assert {(c["image"], c["imagePullPolicy"]) for c in containers(deployment)} == {
+            (f"conveyor-{name}:dev", "IfNotPresent")
+        }
+    assert find(objs, "Service", "frontend")["spec"]["ports"][0]["nodePort"] == 30080
+
+
+def test_prod_runs_released_versions_scaled_spread_and_on_one_storage_class() -> None:
+    objs = render(ROOT / "deploy" / "overlays" / "prod")
+    autoscaled = {o["spec"]["scaleTargetRef"]["name"] for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
+    for name in ("api", "worker", "frontend"):
+        deployment = find(objs, "Deployment", name)
+        for c in containers(deployment):
+            assert re.fullmatch(
+                rf"ghcr\.io/[a-z0-9-]+/conveyor-{name}:\d+\.\d+\.\d+(@sha256:[0-9a-f]{{64}})?", c["image"]
+            )
+        # An autoscaler owns the count: a replicas field would reset it at every apply.
+        assert ("replicas" in deployment["spec"]) == (name not in autoscaled)
+        pdb = find(objs, "PodDisruptionBudget", name)
+        assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    classes = {
+        claim["spec"].get("storageClassName")
+        for o in objs
+        if o["kind"] == "StatefulSet"
+        for claim in o["spec"]["volumeClaimTemplates"]
+    }
+    assert len(classes) == 1 and None not in classes
+    # A deploy identity bound to a namespaced Role must be able to apply all of it.
+    assert not [o["kind"] for o in objs if o["kind"] in CLUSTER_SCOPED]
