@@ -3,7 +3,7 @@
 FROM debian:trixie
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*
 USER 65534:65534
 EXPOSE 9090
 ENTRYPOINT ["/usr/bin/prometheus"]
