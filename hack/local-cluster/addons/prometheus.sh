@@ -52,6 +52,11 @@ wait_prometheus() {
   # The operator creates the StatefulSet; Available means its pods are ready.
   kubectl_ -n monitoring wait --for=condition=Available prometheus/k8s --timeout=300s >/dev/null \
     || die "Prometheus monitoring/k8s is not available after 300s; see: kubectl --kubeconfig $KUBECONFIG_PATH -n monitoring describe prometheus k8s"
-  curl -fsS --max-time 5 "http://$NODE_IP:$PROMETHEUS_NODE_PORT/-/ready" >/dev/null \
-    || die "Prometheus does not answer on http://$NODE_IP:$PROMETHEUS_NODE_PORT"
+  # The NodePort follows the pod's readiness a moment later.
+  local i
+  for ((i = 0; i < 30; i++)); do
+    curl -fsS --max-time 5 "http://$NODE_IP:$PROMETHEUS_NODE_PORT/-/ready" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "Prometheus does not answer on http://$NODE_IP:$PROMETHEUS_NODE_PORT/-/ready"
 }
