@@ -2,15 +2,15 @@
 # image, rendering manifests and waiting for them. Sourced by lib.sh.
 # shellcheck shell=bash
 
-# for_each_addon STEP: runs STEP_NAME (build, start, install, wait, stop,
-# cleanup, images) of every add-on in LOCAL_CLUSTER_ADDONS that has that step.
+# for_each_addon STEP: runs STEP_NAME (STEP: build, start, install, wait or
+# images) of every add-on in LOCAL_CLUSTER_ADDONS that has that step.
 for_each_addon() {
-  local addon fn
+  local addon fn t
   for addon in $LOCAL_CLUSTER_ADDONS; do
     [ -f "$LC_DIR/addons/$addon.sh" ] || die "unknown add-on '$addon' in LOCAL_CLUSTER_ADDONS (see hack/local-cluster/addons/)"
     fn="$1_${addon//-/_}"
     declare -F "$fn" >/dev/null || continue
-    local t=$SECONDS
+    t=$SECONDS
     "$fn"
     [ "$1" != wait ] || log "$addon ready (+$((SECONDS - t))s)"
   done

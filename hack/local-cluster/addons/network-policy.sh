@@ -30,8 +30,6 @@ start_network_policy() {
     --health-port=0 --metrics-addr="${KUBE_ROUTER_METRICS%:*}" --metrics-port="${KUBE_ROUTER_METRICS##*:}"
 }
 
-stop_network_policy() { stop kube-router; }
-
 # Removes kube-router's chains and ipsets (clean), so that traffic flows
 # unfiltered again; v2.1.0's own --cleanup-config leaves them in place.
 KUBE_ROUTER_CHAINS='KUBE-(ROUTER-(FORWARD|INPUT|OUTPUT)|POD-FW-[A-Z0-9]+|NWPLCY-[A-Z0-9]+)'
