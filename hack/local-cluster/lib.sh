@@ -151,35 +151,31 @@ image_tar() { printf '%s/%s.tar\n' "$LC_IMAGES" "$(printf '%s' "$1" | tr '/:' '_
 
 build_images() {
   mkdir -p "$LC_IMAGES"
-  local ctx started
+  local tmp started
   if [ ! -f "$(image_tar "$PAUSE_IMAGE")" ]; then
     started=$SECONDS
     go_env
     local kdir="$GOMODCACHE/k8s.io/kubernetes@$KUBE_VERSION"
     [ -f "$kdir/build/pause/linux/pause.c" ] || (cd "$LC_HOME" && go mod download "k8s.io/kubernetes@$KUBE_VERSION") >/dev/null
-    ctx=$(mktemp -d)
+    tmp=$(mktemp -d)
     # Upstream's own pause.c and flags (build/pause/Makefile), linked statically
     # so that the image needs nothing but the binary.
     gcc -Os -Wall -Werror -static -DVERSION="v${PAUSE_IMAGE##*:}-conveyor" \
-      -o "$ctx/pause" "$kdir/build/pause/linux/pause.c" || die "compiling pause.c failed (needs gcc and libc6-dev)"
-    cp "$LC_DIR/images/pause.Dockerfile" "$ctx/Dockerfile"
-    docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null || die "docker build of $PAUSE_IMAGE failed"
-    docker save "$PAUSE_IMAGE" -o "$(image_tar "$PAUSE_IMAGE").tmp" && mv "$(image_tar "$PAUSE_IMAGE").tmp" "$(image_tar "$PAUSE_IMAGE")"
-    rm -rf "$ctx"
+      -o "$tmp/pause" "$kdir/build/pause/linux/pause.c" || die "compiling pause.c failed (needs gcc and libc6-dev)"
+    save_image "$PAUSE_IMAGE" pause.Dockerfile "$tmp/pause"
+    rm -rf "$tmp"
     log "built $PAUSE_IMAGE from Kubernetes $KUBE_VERSION's pause.c in $((SECONDS - started))s"
   fi
   if [ ! -f "$(image_tar "$COREDNS_IMAGE")" ]; then
     started=$SECONDS
     go_env
-    ctx=$(mktemp -d)
+    tmp=$(mktemp -d)
     log "building CoreDNS $COREDNS_VERSION from the Go module proxy, niced"
     # shellcheck disable=SC2086
-    GOBIN="$ctx" $NICE go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$COREDNS_VERSION" \
+    GOBIN="$tmp" $NICE go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$COREDNS_VERSION" \
       || die "go install github.com/coredns/coredns@$COREDNS_VERSION failed"
-    cp "$LC_DIR/images/coredns.Dockerfile" "$ctx/Dockerfile"
-    docker build -q -t "$COREDNS_IMAGE" "$ctx" >/dev/null || die "docker build of $COREDNS_IMAGE failed"
-    docker save "$COREDNS_IMAGE" -o "$(image_tar "$COREDNS_IMAGE").tmp" && mv "$(image_tar "$COREDNS_IMAGE").tmp" "$(image_tar "$COREDNS_IMAGE")"
-    rm -rf "$ctx"
+    save_image "$COREDNS_IMAGE" coredns.Dockerfile "$tmp/coredns"
+    rm -rf "$tmp"
     log "built $COREDNS_IMAGE in $((SECONDS - started))s"
   fi
 }
@@ -189,6 +185,7 @@ build_all() {
   build_kube
   fetch_debian
   build_images
+  for_each_addon build
 }
 
 # ---------------------------------------------------------------------------
@@ -196,16 +193,18 @@ build_all() {
 FW_CHAIN="CONVEYOR-LOCAL-CLUSTER"
 
 prepare_host() {
-  local cmd
-  # kube-proxy needs conntrack to drop stale UDP flows; Debian-like hosts get it
-  # from their own apt.
-  if ! command -v conntrack >/dev/null && command -v apt-get >/dev/null; then
-    log "installing conntrack from the host's apt"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack; } >/dev/null \
-      || die "apt-get install conntrack failed"
+  local cmd missing=""
+  # kube-proxy needs conntrack to drop stale UDP flows, kube-router's network
+  # policies need ipset; Debian-like hosts get them from their own apt.
+  for cmd in conntrack ipset; do command -v "$cmd" >/dev/null || missing+=" $cmd"; done
+  if [ -n "$missing" ] && command -v apt-get >/dev/null; then
+    log "installing$missing from the host's apt"
+    # shellcheck disable=SC2086 # one package per word
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >/dev/null \
+      || die "apt-get install$missing failed"
   fi
-  for cmd in iptables iptables-restore ip mount conntrack nsenter openssl curl; do
-    command -v "$cmd" >/dev/null || die "'$cmd' is missing; on Debian/Ubuntu: apt-get install -y iptables iproute2 mount conntrack util-linux openssl curl"
+  for cmd in iptables iptables-restore ip mount conntrack ipset nsenter openssl curl; do
+    command -v "$cmd" >/dev/null || die "'$cmd' is missing; on Debian/Ubuntu: apt-get install -y iptables iproute2 mount conntrack ipset util-linux openssl curl"
   done
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null || die "br_netfilter is not available (modprobe br_netfilter failed)"
   # Bridged pod-to-pod traffic must pass iptables so that Service DNAT is undone
@@ -217,7 +216,8 @@ prepare_host() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
+  # (Not `ip | grep -q`: grep's early exit fails the pipeline under pipefail.)
+  [[ "$(ip addr show dev "$BRIDGE")" == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   # Our own chain, jumped to from the top of FORWARD; Docker's rules stay as they
   # are (its FORWARD policy is DROP, which would also drop bridged pod traffic).
@@ -262,8 +262,8 @@ unprepare_host() {
 # RBAC identities follow the names the bootstrap policy binds (system:kube-*).
 PKI="$LC_STATE/pki"
 
-gen_cert() { # NAME SUBJECT USAGE(server|client|both) [SAN]
-  local name="$1" subj="$2" usage="$3" san="${4:-}" ext
+gen_cert() { # NAME SUBJECT USAGE(server|client|both) [SAN] [CA]
+  local name="$1" subj="$2" usage="$3" san="${4:-}" ca="${5:-ca}" ext
   [ -f "$PKI/$name.crt" ] && return
   ext="$PKI/$name.ext"
   {
@@ -278,17 +278,24 @@ gen_cert() { # NAME SUBJECT USAGE(server|client|both) [SAN]
   } > "$ext"
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subj" \
     -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 3650 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null || die "signing $name failed"
   rm -f "$PKI/$name.csr" "$ext"
 }
 
+gen_ca() { # NAME CN
+  [ -f "$PKI/$1.crt" ] && return
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=$2" -keyout "$PKI/$1.key" -out "$PKI/$1.crt" 2>/dev/null || die "creating the CA $1 failed"
+}
+
 gen_pki() {
   mkdir -p "$PKI" && chmod 0700 "$PKI"
-  if [ ! -f "$PKI/ca.crt" ]; then
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-      -subj "/CN=conveyor-local-cluster-ca" -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
-  fi
+  gen_ca ca conveyor-local-cluster-ca
+  # The aggregation layer (metrics-server, KEDA): the API server proxies to
+  # them with a client certificate of a CA of its own, as kubeadm sets it up.
+  gen_ca front-proxy-ca conveyor-local-front-proxy-ca
+  gen_cert front-proxy-client "/CN=front-proxy-client" client "" front-proxy-ca
   [ -f "$PKI/sa.key" ] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null && openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
   local svc=kubernetes.default.svc
   gen_cert apiserver "/CN=kube-apiserver" server \
@@ -495,17 +502,44 @@ wait_healthy() {
   done
 }
 
+# same_command PID CMD...: true when PID runs CMD (what `env VAR=...` or an
+# interpreter put in front aside), so that `up` restarts a component whose
+# flags this script changed since it was started.
+same_command() {
+  local pid="$1" have want
+  shift
+  [ "$1" = env ] && { shift; while [[ "$1" == *=* ]]; do shift; done; }
+  want=$(printf '%s\n' "$@")
+  have=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [ "$have" = "$want" ] || [ "$(printf '%s\n' "$have" | tail -n +2)" = "$want" ]
+}
+
+close_fds_above_2() {
+  local fd
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    # Redirections take only literal fd numbers: eval writes one.
+    [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 # start NAME SECONDS 'CHECK' CMD...: starts CMD detached (own session, so it
 # outlives the calling shell and make) unless it already runs, then waits for CHECK.
 start() {
   local name="$1" timeout="$2" check="$3"
   shift 3
+  if running "$name" && ! same_command "$(cat "$(pidfile "$name")")" "$@"; then
+    log "restarting $name: its command line changed"
+    stop "$name"
+  fi
   if running "$name"; then
     log "$name already running (pid $(cat "$(pidfile "$name")"))"
   else
     printf '\n==== %s starting %s\n' "$(date -u +%FT%TZ)" "$name" >> "$(logfile "$name")"
-    # 9>&-: the daemon must not inherit (and hold forever) the command lock.
-    setsid "$@" >> "$(logfile "$name")" 2>&1 < /dev/null 9>&- &
+    # The daemon must not inherit (and hold forever) our lock on fd 9, nor one
+    # a caller took (`flock /tmp/conveyor-cluster.lock make cluster`): it gets
+    # stdin, stdout and stderr only.
+    (close_fds_above_2; exec setsid "$@" >> "$(logfile "$name")" 2>&1 < /dev/null) &
     echo $! > "$(pidfile "$name")"
   fi
   wait_healthy "$name" "$timeout" bash -c "$check"
@@ -538,9 +572,11 @@ start_containerd() {
   # containerd finds the runc shim on PATH: put Debian's first.
   start containerd 30 "'$CONTAINERD_BIN/ctr' --address '$CTR_SOCK' version" \
     env PATH="$CONTAINERD_BIN:$PATH" "$CONTAINERD_BIN/containerd" --config "$CADIR/containerd.toml"
-  local img tar
-  for img in "$PAUSE_IMAGE" "$COREDNS_IMAGE"; do
-    if ! ctr_ images ls -q | grep -qxF "$img"; then
+  local img tar have
+  have=$(ctr_ images ls -q)
+  # shellcheck disable=SC2046 # one image name per word
+  for img in "$PAUSE_IMAGE" "$COREDNS_IMAGE" $(addon_images); do
+    if ! grep -qxF "$img" <<< "$have"; then
       tar=$(image_tar "$img")
       ctr_ images import "$tar" >/dev/null || die "importing $img into containerd failed"
       log "imported $img"
@@ -565,6 +601,11 @@ start_apiserver() {
     --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --enable-aggregator-routing=true \
     --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=Node,RBAC \
@@ -615,12 +656,13 @@ start_hostpath_perms() {
   start hostpath-perms 10 "true" "$LC_DIR/hostpath-perms"
 }
 
-apply_addons() {
+# CoreDNS and the StorageClass, which every cluster here has.
+apply_manifests() {
   local f
   for f in "$LC_DIR"/manifests/*.yaml; do
-    sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" "$f"
+    subst "$f"
     echo "---"
-  done | kubectl_ apply -f - >/dev/null || die "applying the cluster add-ons (hack/local-cluster/manifests) failed"
+  done | kubectl_ apply -f - >/dev/null || die "applying hack/local-cluster/manifests failed"
 }
 
 # Stops every pod's containers: the kubelet is already stopped, so nothing
@@ -661,6 +703,7 @@ cluster_down() {
   stop kubelet 30
   stop_pods
   stop hostpath-perms 2
+  stop kube-router
   stop kube-proxy
   stop kube-scheduler
   stop kube-controller-manager
@@ -669,3 +712,16 @@ cluster_down() {
   stop containerd
   kill_shims
 }
+
+# ---------------------------------------------------------------------------
+# Add-ons: one file each under addons/, with its manifests beside it.
+# shellcheck source-path=SCRIPTDIR source=addons/common.sh
+. "$LC_DIR/addons/common.sh"
+# shellcheck source-path=SCRIPTDIR source=addons/network-policy.sh
+. "$LC_DIR/addons/network-policy.sh"
+# shellcheck source-path=SCRIPTDIR source=addons/metrics-server.sh
+. "$LC_DIR/addons/metrics-server.sh"
+# shellcheck source-path=SCRIPTDIR source=addons/prometheus.sh
+. "$LC_DIR/addons/prometheus.sh"
+# shellcheck source-path=SCRIPTDIR source=addons/keda.sh
+. "$LC_DIR/addons/keda.sh"
