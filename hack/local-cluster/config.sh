@@ -18,6 +18,8 @@ LOCAL_CLUSTER_ADDONS="${LOCAL_CLUSTER_ADDONS-network-policy metrics-server prome
 # needs the nftables `queue` statement (CONFIG_NFT_QUEUE), which these kernels
 # lack; v2.1.0 is the newest kube-router the proxy serves (see README.md).
 KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
+# A node label naming the cluster's NetworkPolicy enforcer (also set by hack/cluster on kind and minikube).
+ENFORCER_LABEL=conveyor-project.github.io/network-policy-enforcer
 METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 # The version Debian's prometheus package in DEBIAN_SUITE ships; the build checks it.

@@ -49,3 +49,9 @@ cleanup_network_policy() {
   command -v ipset >/dev/null || return 0
   for set in $(ipset list -n | grep -E '^KUBE-(SRC|DST)-' || true); do ipset destroy "$set" 2>/dev/null || true; done
 }
+
+# The cluster says it enforces NetworkPolicies, so that make e2e fails (not skips) if they leak.
+wait_network_policy() {
+  kubectl_ label node "$NODE_NAME" --overwrite "$ENFORCER_LABEL=kube-router" >/dev/null \
+    || die "labelling node $NODE_NAME as enforcing NetworkPolicies failed"
+}
