@@ -62,7 +62,7 @@ class Worker:
         self.recorder = Recorder(self.store, self.held, self._pause)
         self.leases = Leases(settings, self.store, self.held, self._abandon)
         self.relay = Relay(self.store, client)
-        self.housekeeping = Housekeeping(settings, self.store, client, self.name, self._free, self._start)
+        self.housekeeping = Housekeeping(settings, self.store, client, self.name, self._free, self._take_over)
         self.slot_free = asyncio.Event()
         self.stopping = asyncio.Event()
         self.last_tick = time.monotonic()
@@ -186,21 +186,30 @@ class Worker:
                 await self._pause("redis unavailable", exc)
                 continue
             if reply:
-                await self._start(reply[0][1])
+                await self._start(reply[0][1], wait_for_db=True)
 
-    async def _start(self, entries: Entries) -> None:
+    async def _take_over(self, entries: Entries) -> None:
+        await self._start(entries, wait_for_db=False)
+
+    async def _start(self, entries: Entries, *, wait_for_db: bool) -> None:
         """Claim the entries' jobs and run those we got; acknowledge every entry
-        once the claim is in PostgreSQL."""
+        once the claim is in PostgreSQL. While the database is down, the entries
+        we read wait here (reading more would not help); whatever is left
+        pending, housekeeping takes over once idle."""
         jobs = set()
         for _, fields in entries:
             with contextlib.suppress(ValueError):
                 jobs.add(str(UUID((fields or {}).get("job", ""))))
-        try:
-            rows = await self.store.claim([UUID(j) for j in jobs], self.name, self.settings.job_lease_seconds)
-        except UNAVAILABLE as exc:
-            # The entries stay pending; housekeeping takes them over once idle.
-            await self._pause("database unavailable", exc)
-            return
+        while True:
+            try:
+                rows = await self.store.claim(
+                    [UUID(j) for j in jobs], self.name, self.settings.job_lease_seconds
+                )
+                break
+            except UNAVAILABLE as exc:
+                await self._pause("database unavailable", exc)
+                if not wait_for_db or self.stopping.is_set():
+                    return
         for row in rows:
             job_id = str(row["id"])
             self.held[job_id] = row["attempts"]
