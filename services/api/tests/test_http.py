@@ -169,9 +169,14 @@ def logged_client(api, path: str) -> str:
 
 
 def test_forwarded_headers_are_believed_only_from_listed_proxies(start_service, clean) -> None:
-    default = start_service("api")  # trusts only the loopback address: a local proxy
-    httpx.get(f"{default.url}/api/stats", headers={"X-Forwarded-For": "203.0.113.7"})
+    default = start_service("api")  # trusts 127.0.0.1 and ::1 only: a proxy on the same host
+    forged = {"X-Forwarded-For": "203.0.113.7"}
+    httpx.get(f"{default.url}/api/stats", headers=forged)
     assert logged_client(default, "/api/stats") == "203.0.113.7"
+    # Another peer (still loopback, so the test stays on this host) is not believed.
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as other:
+        other.get(f"{default.url}/api/jobs", headers=forged)
+    assert logged_client(default, "/api/jobs") == "127.0.0.2"
     strict = start_service("api", FORWARDED_ALLOW_IPS="10.0.0.0/8")
     httpx.get(f"{strict.url}/api/stats", headers={"X-Forwarded-For": "203.0.113.7"})
     assert logged_client(strict, "/api/stats") == "127.0.0.1"
