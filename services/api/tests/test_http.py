@@ -120,7 +120,9 @@ def test_connections_beyond_the_cap_get_503(start_service, clean) -> None:
     api = start_service("api", API_MAX_CONNECTIONS="5")
     held = [open_slowly(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n") for _ in range(5)]
     try:
-        assert httpx.get(f"{api.url}/healthz").status_code == 503
+        refused = httpx.get(f"{api.url}/healthz")
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "overloaded"
     finally:
         for sock in held:
             sock.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -18,7 +19,7 @@ log = logging.getLogger("conveyor.api")
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-async def send_json(send: Send, status: int, body: dict) -> None:
+async def send_json(send: Send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     payload = orjson.dumps(body)
     await send(
         {
@@ -27,6 +28,7 @@ async def send_json(send: Send, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *headers,
             ],
         }
     )

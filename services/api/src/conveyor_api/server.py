@@ -1,27 +1,33 @@
 """uvicorn, with the limits on slow and greedy clients that its options lack.
 
-uvicorn caps open connections (``limit_concurrency``), closes idle kept-alive
-ones and trusts forwarded headers only from listed proxies, but it waits
-forever for a request's head and accepts a head of any size. This protocol
-adds both to its httptools protocol: the head must arrive within
-``header_timeout`` (408) and fit in ``max_header_bytes`` (431); a body still
-incomplete ``body_timeout`` after its head (a body the app never read) closes
-the connection. The app itself answers 408 to a body that it waits for too
-long (middleware.BodyLimit). Its own refusals are JSON in the API's one shape.
+uvicorn closes idle kept-alive connections and trusts forwarded headers only
+from listed proxies, but it waits forever for a request's head and accepts a
+head of any size. This protocol adds both to its httptools protocol: the head
+must arrive within ``header_timeout`` (408) and fit in ``max_header_bytes``
+(431); a body still incomplete ``body_timeout`` after its head (a body the app
+never read) closes the connection. The app itself answers 408 to a body that
+it waits for too long (middleware.BodyLimit). Beyond ``max_connections`` open
+connections (or as many requests in progress) requests get 503, as with
+uvicorn's ``limit_concurrency``. Every refusal is JSON in the API's one shape.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .middleware import send_json
 from .settings import ApiSettings
+
+log = logging.getLogger("conveyor.api")
 
 # A body the app never reads is closed a little after the app's own deadline.
 UNREAD_BODY_MARGIN_SECONDS = 1.0
@@ -36,6 +42,17 @@ class Limits:
     header_timeout: float
     body_timeout: float
     max_header_bytes: int
+    max_connections: int
+
+
+async def overloaded(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app for a request beyond the connection cap."""
+    await send_json(
+        send,
+        503,
+        {"error": {"code": "overloaded", "message": "too many connections; retry shortly"}},
+        [(b"retry-after", b"1"), (b"connection", b"close")],
+    )
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -71,6 +88,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
         self._arm(self.limits.body_timeout + UNREAD_BODY_MARGIN_SECONDS, self._body_late)
+        cap = self.limits.max_connections
+        if len(self.connections) > cap or len(self.tasks) >= cap:
+            log.warning("over the connection cap", extra={"connections": len(self.connections)})
+            app, self.app = self.app, overloaded  # this request only
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -121,7 +147,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def protocol(settings: ApiSettings) -> type[LimitedHttpToolsProtocol]:
-    limits = Limits(settings.api_header_timeout, settings.api_body_timeout, settings.api_max_header_bytes)
+    limits = Limits(
+        settings.api_header_timeout,
+        settings.api_body_timeout,
+        settings.api_max_header_bytes,
+        settings.api_max_connections,
+    )
     return type("ConveyorHttpProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
 
 
@@ -136,7 +167,6 @@ def run(app: Any, settings: ApiSettings) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
-        limit_concurrency=settings.api_max_connections,
         timeout_keep_alive=settings.api_keepalive_timeout,
         # On SIGTERM uvicorn stops accepting, lets in-flight requests finish for
         # at most this long, then exits: well inside a 10 s grace period.
