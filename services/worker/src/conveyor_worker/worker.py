@@ -180,7 +180,8 @@ class Worker:
                 if "NOGROUP" not in str(exc):
                     raise
                 # The stream or its group is gone: the relay notices the lost data.
-                await streams.ensure_group(self.redis)
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await streams.ensure_group(self.redis)
                 continue
             except REDIS_ERRORS as exc:
                 await self._pause("redis unavailable", exc)
