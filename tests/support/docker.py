@@ -80,6 +80,21 @@ class Container:
         docker("start", self.name)
         self.wait_ready()
 
+    def kill(self, signal: str = "SIGKILL") -> None:
+        """No clean shutdown: SIGKILL is a crash; SIGQUIT is PostgreSQL's immediate stop."""
+        docker("kill", f"--signal={signal}", self.name)
+
+    def replace(self) -> None:
+        """A new, empty server at the same address: the data is lost."""
+        self.remove()
+        self.run()
+
+    def pause(self) -> None:
+        docker("pause", self.name)
+
+    def unpause(self) -> None:
+        docker("unpause", self.name)
+
     def remove(self) -> None:
         docker("rm", "--force", "--volumes", self.name, check=False)
 
@@ -88,15 +103,17 @@ POSTGRES_PASSWORD = "test-" + uuid.uuid4().hex
 REDIS_PASSWORD = "test-" + uuid.uuid4().hex
 
 
-def postgres() -> Container:
+def postgres(durable: bool = False) -> Container:
+    """Durable: a commit survives a crash or an immediate stop, as in
+    production. Else faster, for tests that never crash it."""
+    fast = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     return Container(
         "postgres",
         "postgres:17-alpine",
         5432,
         ready=["pg_isready", "-h", "127.0.0.1", "-U", "conveyor", "-d", "conveyor"],
         env={"POSTGRES_USER": "conveyor", "POSTGRES_DB": "conveyor", "POSTGRES_PASSWORD": POSTGRES_PASSWORD},
-        # Durability is not under test here; speed is welcome.
-        args=["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        args=[] if durable else fast,
     )
 
 

@@ -47,9 +47,10 @@ def service_env(postgres_server: docker.Container, redis_server: docker.Containe
         "REDIS_URL": f"redis://127.0.0.1:{redis_server.host_port}/0",
         "REDIS_PASSWORD": docker.REDIS_PASSWORD,
         "LOG_LEVEL": "INFO",
-        # Quick reclaims and retries keep the failure tests short.
-        "RECLAIM_IDLE_SECONDS": "3",
+        # Short leases and quick retries keep the failure tests short.
+        "JOB_LEASE_SECONDS": "3",
         "JOB_RETRY_BASE_SECONDS": "0.2",
+        "TASK_MODULES": "tests.support.tasks",
     }
 
 

@@ -54,7 +54,7 @@ def test_sigkill_mid_job_the_job_still_finishes_once(client, start_service, clea
     job = wait_finished(client, job_id, timeout=30)
     assert job["status"] == "succeeded" and job["result"] == {"slept": 2}
     assert job["attempts"] == 2  # the killed attempt, then the one that finished
-    assert rescuer.metric("conveyor_worker_reclaimed_total") == 1
+    assert rescuer.metric("conveyor_worker_leases_expired_total") == 1
     assert rescuer.metric("conveyor_jobs_finished_total", task="sleep", outcome="succeeded") == 1
 
 

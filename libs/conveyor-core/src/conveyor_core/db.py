@@ -49,3 +49,23 @@ def create_pool(
         kwargs={"autocommit": True, "row_factory": dict_row},
         name=application_name,
     )
+
+
+def nul_path(value: object) -> list[str | int] | None:
+    """Where a JSON value holds the NUL character, which PostgreSQL's jsonb and
+    text cannot store (None if nowhere). Iterative: a deeply nested value
+    cannot exhaust the stack."""
+    stack: list[tuple[object, list[str | int]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return [*path, key]
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, [*path, i]) for i, child in enumerate(item))
+    return None

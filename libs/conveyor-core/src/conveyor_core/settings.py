@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
 # Fields that may be read from a file named by <NAME>_FILE.
@@ -66,6 +66,8 @@ class CommonSettings(BaseSettings):
     redis_url: str = "redis://redis:6379/0"
     redis_password: SecretStr | None = None
     log_level: str = "INFO"
+    # Modules that register more tasks, imported at start (comma-separated).
+    task_modules: Annotated[list[str], NoDecode] = []
 
     @classmethod
     def settings_customise_sources(
@@ -82,6 +84,13 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _redis_url_parses(cls, value: str) -> str:
         parse_url(value)  # raises ValueError with redis-py's own explanation
+        return value
+
+    @field_validator("task_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     @field_validator("log_level")

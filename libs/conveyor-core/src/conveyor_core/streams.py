@@ -2,11 +2,15 @@
 
 PostgreSQL is the source of truth; the stream only says "job X is ready to run".
 Workers read it through one consumer group, so each entry goes to one worker,
-stays pending until that worker acknowledges it, and is reclaimed (XAUTOCLAIM)
-by another worker when the first one dies.
+which acknowledges it as soon as it holds the job's lease in PostgreSQL: from
+then on the job's recovery needs nothing from Redis. Redis may lose entries (a
+restart that lost its AOF tail, a failover, FLUSHALL, a new empty server): the
+epoch below tells when, and the workers then dispatch every queued job again.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import redis.asyncio as redis
 
@@ -16,6 +20,14 @@ STREAM = "conveyor:jobs"
 GROUP = "workers"
 WORKERS_KEY = "conveyor:workers"  # sorted set: consumer name -> last heartbeat (unix time)
 WORKER_TTL_SECONDS = 15  # a worker silent for longer is no longer counted as live
+EPOCH_KEY = "conveyor:epoch"  # a marker that disappears with the data set
+# A new job is dispatched by the API that accepted it; the relay takes over a
+# job still undispatched this long after it was created (an API that crashed
+# between its INSERT and its XADD, or whose XADD failed).
+DISPATCH_GRACE_SECONDS = 2.0
+# SQL: when the workers last found Redis to be a new data set. A job may be
+# marked dispatched only if its XADD began after that (else it may be lost).
+EPOCH_CHANGED = "(SELECT coalesce(max(changed_at), '-infinity') FROM redis_epoch)"
 
 
 def create_client(settings: CommonSettings, *, timeout: float = 1.0) -> redis.Redis:
@@ -47,3 +59,14 @@ async def dispatch(client: redis.Redis, job_ids: list[str]) -> None:
         for job_id in job_ids:
             pipe.xadd(STREAM, {"job": job_id})
         await pipe.execute()
+
+
+async def epoch(client: redis.Redis) -> str:
+    """Names the data set the entries live in: the server's run_id changes with
+    every restart or failover, the marker with FLUSHALL or a new empty server."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.info("server")
+        pipe.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+        pipe.get(EPOCH_KEY)
+        info, _, marker = await pipe.execute()
+    return f"{info['run_id']}/{marker}"

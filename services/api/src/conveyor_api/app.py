@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from conveyor_core import settings as config
 
 from . import errors
-from .middleware import BodyLimit, Observe
+from .middleware import BodyLimit, Observe, ServerErrors
 from .routes import health, jobs
 from .settings import ApiSettings
 from .state import State
@@ -39,9 +39,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(jobs.router)
+    app.include_router(jobs.create_router())
     app.include_router(health.router)
-    # Added last, so outermost: Observe sees every response, the 413s included.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # The last added is the outermost: Observe sees every response, the 413s
+    # and the 500s made by ServerErrors included.
+    app.add_middleware(ServerErrors)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.api_body_timeout)
     app.add_middleware(Observe, access_log=settings.access_log)
     return app

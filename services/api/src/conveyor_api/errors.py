@@ -9,15 +9,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from conveyor_core import tasks
 from conveyor_core.db import UNAVAILABLE
 
 log = logging.getLogger("conveyor.api")
 
 
-class ApiError(Exception):
+class ApiError(HTTPException):
+    """An HTTPException, so that one raised while the body is read reaches its handler."""
+
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
@@ -30,7 +34,13 @@ def body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic's error list without the echoed input (it may be 64 KiB) or doc URLs."""
-    return [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in errors]
+    cleaned = []
+    for e in errors:
+        msg = e["msg"]
+        if e["type"] == "json_invalid" and (reason := (e.get("ctx") or {}).get("error")):
+            msg = f"{msg}: {reason}"
+        cleaned.append({"loc": list(e["loc"]), "type": e["type"], "msg": msg})
+    return cleaned
 
 
 def summarize(errors: list[dict[str, Any]]) -> str:
@@ -42,7 +52,55 @@ def summarize(errors: list[dict[str, Any]]) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+def explain(errors: list[dict[str, Any]]) -> ApiError:
+    """Say what is wrong with a request in the API's terms: the submit body is a
+    union told apart by ``task``, whose tag pydantic puts in every location."""
+    first = errors[0]
+    submitted = first.get("input")
+    if first["type"] == "union_tag_invalid" and isinstance(submitted, dict):
+        name = submitted.get("task")
+        if isinstance(name, str):
+            known = tasks.known()
+            return ApiError(
+                422,
+                "unknown_task",
+                f"unknown task {name!r}; known tasks: {', '.join(known)}",
+                {"known_tasks": known},
+            )
+    fixed = []
+    for e in errors:
+        loc = list(e["loc"])
+        if e["type"] == "union_tag_not_found":
+            e = {**e, "type": "missing", "msg": "Field required"}
+            loc = [*loc, "task"]
+        elif loc[:1] == ["body"] and len(loc) > 1 and tasks.get(str(loc[1])) is not None:
+            if loc[2:3] == ["input"] and not (len(loc) == 3 and e["type"] == "missing"):
+                return ApiError(
+                    422,
+                    "invalid_input",
+                    f"invalid input for task {loc[1]!r}",
+                    clean([{**x, "loc": x["loc"][3:]} for x in errors if list(x["loc"][:3]) == loc[:3]]),
+                )
+            loc = [loc[0], *loc[2:]]
+        fixed.append({**e, "loc": loc})
+    return ApiError(422, "invalid_request", summarize(fixed), clean(fixed))
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "body_too_large"}
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the
+    methods of the first route that matched the path)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -51,16 +109,16 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body(exc.code, exc.message, exc.details), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        return JSONResponse(body("invalid_request", summarize(errors), clean(errors)), status_code=422)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await api_error(request, explain(list(exc.errors())))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(
-            body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     for error_type in UNAVAILABLE:
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -12,11 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import metrics
 
 access = logging.getLogger("conveyor.api.access")
+log = logging.getLogger("conveyor.api")
 # Probes and scrapes every few seconds would drown the lines that matter.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-async def send_json(send: Send, status: int, body: dict) -> None:
+async def send_json(send: Send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     payload = orjson.dumps(body)
     await send(
         {
@@ -25,6 +28,7 @@ async def send_json(send: Send, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *headers,
             ],
         }
     )
@@ -34,11 +38,13 @@ async def send_json(send: Send, status: int, body: dict) -> None:
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, whether the client
     declares a Content-Length (refused before reading) or streams a chunked body
-    (refused as soon as the limit is passed)."""
+    (refused as soon as the limit is passed), and bodies that take longer than
+    ``timeout`` seconds to arrive with 408 (the connection is then closed)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
         self.message = f"request body is larger than {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,19 +56,69 @@ class BodyLimit:
                 await send_json(send, 413, {"error": {"code": "body_too_large", "message": self.message}})
                 return
         seen = 0
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # after the body: only a disconnect is left to wait for
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # FastAPI passes an HTTPException from body reading through to
+                # the error handlers, which give it the usual JSON shape.
+                raise HTTPException(
+                    408,
+                    f"request body not received within {self.timeout:g} s",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.limit:
-                    # FastAPI passes an HTTPException from body reading through
-                    # to the error handlers, which give it the usual JSON shape.
                     raise HTTPException(413, self.message)
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class ServerErrors:
+    """An unexpected exception becomes a JSON 500 in the one error shape, logged
+    once with the request and, when the request was about a job, its id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            headers = dict(scope["headers"])
+            log.exception(
+                "unexpected error",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "request_id": headers.get(b"x-request-id", b"").decode("latin-1") or None,
+                },
+            )
+            if started:
+                raise  # too late for a response: the server drops the connection
+            await send_json(
+                send, 500, {"error": {"code": "internal_error", "message": "unexpected error; it was logged"}}
+            )
 
 
 class Observe:

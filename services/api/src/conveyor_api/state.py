@@ -29,20 +29,24 @@ class State:
         self.pool = db.create_pool(settings, "conveyor-api")
         self.store = JobStore(self.pool)
         self.redis = streams.create_client(settings, timeout=0.5)
-        self.dispatcher = Dispatcher(self.redis)
+        self.dispatcher = Dispatcher(self.redis, self.store)
         self._refresher: asyncio.Task[None] | None = None
+        self._marker: asyncio.Task[None] | None = None
         self._pool_check: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         # Don't wait for the database: the API starts (unready) without it.
         await self.pool.open(wait=False)
         self._refresher = asyncio.create_task(self._refresh_gauges())
+        self._marker = asyncio.create_task(self.dispatcher.mark_loop())
 
     async def close(self) -> None:
-        if self._refresher:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        for task in (self._refresher, self._marker):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.dispatcher.mark()
         await self.redis.aclose()
         await self.pool.close()
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,26 +10,33 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from conveyor_core.migrate import HEAD
+from conveyor_core.streams import EPOCH_CHANGED
 
-COLUMNS = "id, task, input, status, result, error, attempts, created_at, started_at, finished_at"
+COLUMNS = (
+    "id, task, input, status, result, error, attempts, timeout_seconds, created_at, started_at, finished_at"
+)
+# Only a job no worker has touched yet (a claim, a retry or a hand-back moves
+# dispatch_after), and created after Redis was last found to have lost its
+# data: an older one's XADD may have gone to the lost data set.
+MARK_DISPATCHED = (
+    "UPDATE jobs SET dispatched_at = now() WHERE id = ANY(%s) AND status = 'queued'"
+    f" AND dispatched_at IS NULL AND dispatch_after = created_at AND created_at > {EPOCH_CHANGED}"
+)
 
 
-class CursorError(ValueError):
-    pass
+# A cursor is the last row's (created_at in microseconds since 1970, id): any
+# string of this shape is a valid position, so the pattern is the whole check.
+CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return f"{(row['created_at'] - EPOCH) // timedelta(microseconds=1)}-{row['id'].hex}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, job_id = raw.partition("|")
-        return datetime.fromisoformat(created), UUID(job_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise CursorError("not a cursor returned by this API") from exc
+    micros, _, job_id = cursor.partition("-")
+    return EPOCH + timedelta(microseconds=int(micros)), UUID(hex=job_id)
 
 
 class JobStore:
@@ -39,16 +44,16 @@ class JobStore:
         self.pool = pool
 
     async def create(
-        self, task: str, value: Any, idempotency_key: str | None, dispatched: bool
+        self, task: str, value: Any, timeout_seconds: float, idempotency_key: str | None
     ) -> tuple[dict[str, Any], bool]:
-        """Store a job; return it and whether it is new (False: an earlier submit
-        with the same idempotency key, returned as it is now)."""
+        """Store a job, not yet dispatched; return it and whether it is new
+        (False: an earlier submit with the same idempotency key, as it is now)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                f"INSERT INTO jobs (task, input, idempotency_key, dispatched_at)"
-                f" VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)"
+                f"INSERT INTO jobs (task, input, timeout_seconds, idempotency_key)"
+                f" VALUES (%s, %s, %s, %s)"
                 f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}",
-                (task, Jsonb(value), idempotency_key, dispatched),
+                (task, Jsonb(value), timeout_seconds, idempotency_key),
             )
             row = await cur.fetchone()
             if row is not None:
@@ -58,8 +63,13 @@ class JobStore:
             )
             return await cur.fetchone(), False
 
-    async def mark_undispatched(self, job_id: UUID) -> None:
-        """Redis refused the job: leave it to the worker's relay."""
+    async def mark_dispatched(self, job_ids: list[str]) -> None:
+        """Their entries are on the stream: the relay need not dispatch them."""
+        async with self.pool.connection() as conn:
+            await conn.execute(MARK_DISPATCHED, (job_ids,))
+
+    async def undispatch(self, job_id: UUID) -> None:
+        """Its entry may be missing and Redis cannot take one now: the relay's job."""
         async with self.pool.connection() as conn:
             await conn.execute(
                 "UPDATE jobs SET dispatched_at = NULL WHERE id = %s AND status = 'queued'", (job_id,)

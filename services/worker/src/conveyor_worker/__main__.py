@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import sys
 
-from conveyor_core import db, logs, streams
+from conveyor_core import db, logs, streams, tasks
 from conveyor_core import settings as config
 
 from . import health
@@ -13,7 +16,8 @@ from .settings import WorkerSettings
 from .worker import Worker
 
 
-async def serve(settings: WorkerSettings) -> None:
+async def serve(settings: WorkerSettings) -> tuple[int, bool]:
+    """Run until stopped; the exit status, and whether task threads still run."""
     pool = db.create_pool(settings, "conveyor-worker", max_size=4)
     # Longer than the blocking read, which must not time out on the client side.
     client = streams.create_client(settings, timeout=5)
@@ -22,19 +26,27 @@ async def serve(settings: WorkerSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
-    server = health.serve(settings.worker_metrics_port, lambda: worker.last_tick)
+    server = health.serve(settings.worker_metrics_port, lambda: worker.last_tick, worker.health)
     try:
-        await worker.run()
+        code = await worker.run()
     finally:
         server.shutdown()
         await client.aclose()
         await pool.close()
+    return code, bool(worker.attempts.abandoned)
 
 
 def main() -> None:
     settings = config.load(WorkerSettings)
     logs.setup("worker", settings.log_level)
-    asyncio.run(serve(settings))
+    tasks.load(settings.task_modules)
+    code, threads_left = asyncio.run(serve(settings))
+    if threads_left:
+        # Python would wait for the stuck threads forever at exit.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,13 @@ DURATION = Histogram(
     ["task"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
 )
+TIMED_OUT = Counter("conveyor_jobs_timed_out_total", "Attempts ended at their timeout", ["task"])
 INFLIGHT = Gauge("conveyor_worker_inflight_jobs", "Jobs this worker is running")
-RECLAIMED = Counter("conveyor_worker_reclaimed_total", "Stream entries taken over from dead workers")
+STUCK_THREADS = Gauge("conveyor_worker_stuck_threads", "Threads still running a task past its timeout")
+EXPIRED = Counter("conveyor_worker_leases_expired_total", "Running jobs put back in the queue by this worker")
+LOST = Counter("conveyor_worker_leases_lost_total", "Jobs this worker was running when it lost their lease")
+RECLAIMED = Counter("conveyor_worker_reclaimed_total", "Unclaimed stream entries taken over")
 RELAYED = Counter("conveyor_worker_relayed_total", "Jobs put on the stream by the relay")
+REDISPATCHED = Counter(
+    "conveyor_worker_redispatched_total", "Queued jobs dispatched again because their entry may be lost"
+)

@@ -1,19 +1,23 @@
 """The worker's reads and writes of the jobs table.
 
-Every write that ends an attempt is fenced by the attempt number: it applies only
-while the job is still ``running`` under that attempt. If a worker was presumed
-dead and its job reclaimed (attempt n+1), the old worker's late result is
-ignored, so a job's effect is recorded once even when it ran twice.
+Every write about a running attempt is fenced by the attempt number: it applies
+only while the job is still ``running`` under that attempt. Once a lease expired
+and the job was put back in the queue (and perhaps claimed again, attempt n+1),
+the old holder can neither renew nor record it, so a job's result is recorded
+once even when it ran twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from conveyor_core.streams import DISPATCH_GRACE_SECONDS, EPOCH_CHANGED
 
 
 @dataclass(frozen=True)
@@ -24,17 +28,18 @@ class Outcome:
     attempt: int
     status: str
     task: str
-    message_id: str
     result: Any = None
     error: str | None = None
     retry_in: float = 0.0
     handback: bool = False
 
 
+# Only jobs due to run: a stale duplicate entry cannot cut a retry's backoff short.
 CLAIM = """
-UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now()
-WHERE id = ANY(%s) AND (status = 'queued' OR (%s AND status = 'running'))
-RETURNING id, task, input, attempts
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(),
+                worker = %(worker)s, lease_until = now() + make_interval(secs => %(lease)s)
+WHERE id = ANY(%(ids)s) AND status = 'queued' AND dispatch_after <= now()
+RETURNING id, task, input, attempts, timeout_seconds
 """
 
 RECORD = """
@@ -45,6 +50,8 @@ UPDATE jobs AS j SET
     attempts = j.attempts - CASE WHEN u.handback THEN 1 ELSE 0 END,
     started_at = CASE WHEN u.status = 'queued' THEN NULL ELSE j.started_at END,
     finished_at = CASE WHEN u.status IN ('succeeded', 'failed') THEN now() END,
+    worker = CASE WHEN u.status = 'queued' THEN NULL ELSE j.worker END,
+    lease_until = NULL,
     dispatched_at = CASE WHEN u.status = 'queued' THEN NULL ELSE j.dispatched_at END,
     dispatch_after = CASE WHEN u.status = 'queued' THEN now() + make_interval(secs => u.retry_in)
                           ELSE j.dispatch_after END
@@ -54,17 +61,48 @@ WHERE j.id = u.id AND j.status = 'running' AND j.attempts = u.attempt
 RETURNING j.id
 """
 
-# Jobs to put on the stream: never dispatched (Redis was down at submit, or a
-# retry whose backoff has passed), or dispatched so long ago that the entry was
-# probably lost. SKIP LOCKED lets several workers relay without doing it twice.
-DUE = """
+RENEW = """
+UPDATE jobs AS j SET lease_until = now() + make_interval(secs => %s)
+FROM unnest(%s::uuid[], %s::int[]) AS h(id, attempt)
+WHERE j.id = h.id AND j.status = 'running' AND j.attempts = h.attempt
+RETURNING j.id
+"""
+
+# Back to the queue, due at once; the attempt number stays, so the old
+# holder's late writes (attempt n) no longer match.
+SWEEP = """
+WITH expired AS (
+    SELECT id, worker FROM jobs WHERE status = 'running' AND lease_until < now()
+    ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j SET status = 'queued', started_at = NULL, worker = NULL, lease_until = NULL,
+                     dispatched_at = NULL, dispatch_after = now()
+FROM expired WHERE j.id = expired.id
+RETURNING j.id, j.attempts, expired.worker
+"""
+
+# Jobs to put on the stream: not on it and due. A new job (no attempt yet) is
+# the API's to dispatch for the first DISPATCH_GRACE_SECONDS. SKIP LOCKED lets
+# several workers relay without doing it twice.
+DUE = f"""
 SELECT id FROM jobs
-WHERE status = 'queued'
-  AND ((dispatched_at IS NULL AND dispatch_after <= now())
-       OR dispatched_at < now() - make_interval(secs => %s))
+WHERE status = 'queued' AND dispatched_at IS NULL AND dispatch_after <= now()
+  AND (attempts > 0 OR created_at < now() - interval '{DISPATCH_GRACE_SECONDS:g} seconds')
 ORDER BY dispatch_after
 LIMIT %s
 FOR UPDATE SKIP LOCKED
+"""
+
+# Not if Redis was found to have lost its data since this transaction began
+# (perhaps after our XADD): those jobs were just made due again.
+MARK_RELAYED = f"UPDATE jobs SET dispatched_at = now() WHERE id = ANY(%s) AND {EPOCH_CHANGED} < now()"
+
+# Entries that may be gone: Redis lost its data (every queued job), or one
+# entry went missing without a sign (dispatched long ago, never claimed).
+UNDISPATCH_ALL = "UPDATE jobs SET dispatched_at = NULL WHERE status = 'queued' AND dispatched_at IS NOT NULL"
+UNDISPATCH_STALE = """
+UPDATE jobs SET dispatched_at = NULL
+WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => %s)
 """
 
 
@@ -72,11 +110,10 @@ class WorkerStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def claim(self, ids: list[UUID], reclaimed: bool) -> list[dict[str, Any]]:
-        """Mark the jobs running under a new attempt. Only queued jobs are taken,
-        or, for entries reclaimed from a dead worker, jobs it left running."""
+    async def claim(self, ids: list[UUID], worker: str, lease: float) -> list[dict[str, Any]]:
+        """Take the queued jobs among ``ids``: running under a new attempt, leased to ``worker``."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(CLAIM, (ids, reclaimed))
+            cur = await conn.execute(CLAIM, {"ids": ids, "worker": worker, "lease": lease})
             return await cur.fetchall()
 
     async def record(self, outcomes: list[Outcome]) -> set[str]:
@@ -86,13 +123,48 @@ class WorkerStore:
             cur = await conn.execute(RECORD, (Jsonb(rows),))
             return {str(row["id"]) for row in await cur.fetchall()}
 
-    async def relay(self, redispatch_after: float, limit: int, send: Any) -> int:
+    async def renew(self, held: dict[str, int], lease: float) -> set[str]:
+        """Extend the leases of the attempts we hold; return the ids still ours."""
+        ids, attempts = list(held), list(held.values())
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(RENEW, (lease, ids, attempts))
+            return {str(row["id"]) for row in await cur.fetchall()}
+
+    async def sweep(self, limit: int) -> list[dict[str, Any]]:
+        """Put running jobs whose lease expired back in the queue."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(SWEEP, (limit,))
+            return await cur.fetchall()
+
+    async def relay(self, limit: int, send: Callable[[list[str]], Awaitable[None]]) -> int:
         """Pass due jobs to ``send`` (which puts them on the stream) and mark them
         dispatched, in one transaction: if sending fails, nothing is marked."""
         async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(DUE, (redispatch_after, limit))
+            cur = await conn.execute(DUE, (limit,))
             ids = [str(row["id"]) for row in await cur.fetchall()]
             if ids:
                 await send(ids)
-                await conn.execute("UPDATE jobs SET dispatched_at = now() WHERE id = ANY(%s)", (ids,))
+                await conn.execute(MARK_RELAYED, (ids,))
             return len(ids)
+
+    async def adopt_epoch(self, epoch: str) -> int | None:
+        """Record the Redis data set now in use. If it is not the one recorded,
+        mark every queued job undispatched (its entry may be gone) and return
+        how many; None when nothing changed. One worker wins the change."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT epoch FROM redis_epoch FOR UPDATE")
+            row = await cur.fetchone()
+            if row is not None and row["epoch"] == epoch:
+                return None
+            await conn.execute(
+                "INSERT INTO redis_epoch (epoch) VALUES (%s) ON CONFLICT (singleton)"
+                " DO UPDATE SET epoch = excluded.epoch, changed_at = now()",
+                (epoch,),
+            )
+            cur = await conn.execute(UNDISPATCH_ALL)
+            return cur.rowcount
+
+    async def undispatch_stale(self, older_than: float) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(UNDISPATCH_STALE, (older_than,))
+            return cur.rowcount

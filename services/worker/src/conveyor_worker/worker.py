@@ -1,15 +1,18 @@
-"""The worker: reads job ids from the stream, runs the jobs, records outcomes.
+"""The worker: reads job ids from the stream, claims and runs the jobs.
 
-Four loops share one event loop:
-- consume: XREADGROUP new entries, claim the jobs in PostgreSQL, run them;
-- record: write finished attempts in batches, then XACK their entries;
-- housekeeping: heartbeat, keep our own pending entries fresh, XAUTOCLAIM the
-  entries of workers that died, trim the stream;
-- relay: put jobs that never reached the stream (or wait for a retry) on it.
+Loops sharing one event loop:
+- consume (here): XREADGROUP new entries, claim the jobs in PostgreSQL (a lease
+  in this worker's name), acknowledge the entries, run the jobs;
+- record (recorder.py): write finished attempts in batches;
+- leases (leases.py): renew the leases of the jobs held, sweep expired ones;
+- relay (relay.py): put queued jobs that are not on the stream on it, and
+  notice a Redis that lost its data;
+- housekeeping (housekeeping.py): presence, unclaimed entries, trimming.
 
-An entry is acknowledged only after its job's outcome is in PostgreSQL. If the
-worker dies before that, the entry stays pending, goes idle, and another worker
-reclaims it and runs the job again under a new attempt number.
+Once a job is claimed its recovery depends on PostgreSQL alone: if this worker
+dies, its leases expire and another worker puts the jobs back in the queue.
+A loop that fails unexpectedly stops the worker with status 1 (liveness says
+so meanwhile), so that Docker or Kubernetes starts a fresh one.
 """
 
 from __future__ import annotations
@@ -18,33 +21,31 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 from uuid import UUID
 
-import orjson
 import redis.asyncio as redis
 from psycopg_pool import AsyncConnectionPool
 
-from conveyor_core import streams, tasks
+from conveyor_core import streams
 from conveyor_core.db import UNAVAILABLE
 from conveyor_core.logs import job_context
 
 from . import metrics
+from .attempts import Attempts
+from .housekeeping import Entries, Housekeeping
+from .leases import Leases
+from .recorder import Recorder
+from .relay import Relay
 from .settings import WorkerSettings
 from .store import Outcome, WorkerStore
 
 log = logging.getLogger("conveyor.worker")
 
 READ_BLOCK_MS = 1000
-HOUSEKEEPING_SECONDS = 5
-RELAY_SECONDS = 1
-RELAY_BATCH = 500
-RECORD_BATCH = 1000
-TRIM_EVERY = 12  # housekeeping rounds
-RETRY_CAP_SECONDS = 60
 REDIS_ERRORS = (redis.RedisError, OSError)
 
 
@@ -54,45 +55,91 @@ class Worker:
         self.store = WorkerStore(pool)
         self.redis = client
         self.name = f"{socket.gethostname()}-{os.getpid()}"
-        self.running: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the job's task
-        self.held: set[str] = set()  # entries claimed and not yet acknowledged
-        self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self.held: dict[str, int] = {}  # job id -> attempt: claimed and not yet recorded
+        self.running: dict[str, asyncio.Task[None]] = {}  # job id -> the attempt's task
+        self.abandoned: set[str] = set()  # running jobs whose lease we lost
+        self.attempts = Attempts(settings)
+        self.recorder = Recorder(self.store, self.held, self._pause)
+        self.leases = Leases(settings, self.store, self.held, self._abandon)
+        self.relay = Relay(self.store, client)
+        self.housekeeping = Housekeeping(settings, self.store, client, self.name, self._free, self._take_over)
         self.slot_free = asyncio.Event()
         self.stopping = asyncio.Event()
         self.last_tick = time.monotonic()
-        self._reclaim_cursor = "0-0"
+        self.stopped_loops: list[str] = []
+        self.exit_code = 0
 
     # --- lifecycle ---------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self) -> int:
         log.info(
             "worker started", extra={"consumer": self.name, "concurrency": self.settings.worker_concurrency}
         )
         background = [
-            asyncio.create_task(loop(), name=loop.__name__)
-            for loop in (self._tick_loop, self._record_loop, self._housekeeping_loop, self._relay_loop)
+            self._supervise(name, loop)
+            for name, loop in (
+                ("tick", self._tick_loop),
+                ("record", self.recorder.loop),
+                ("leases", self.leases.loop),
+                ("relay", self.relay.loop),
+                ("housekeeping", self.housekeeping.loop),
+            )
         ]
         try:
-            await self._recover_own_entries()
+            with contextlib.suppress(*REDIS_ERRORS):
+                await streams.ensure_group(self.redis)
             await self._consume_loop()
             await self._drain()
             # Let the record loop write what the last jobs produced.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.outcomes.join(), timeout=5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.recorder.outcomes.join(), timeout=5)
+        except Exception:
+            log.exception("the consume loop failed; stopping")
+            self.stopped_loops.append("consume")
+            self.exit_code = 1
         finally:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._flush_remaining()
+            await self.recorder.flush()
             with contextlib.suppress(*REDIS_ERRORS):
-                await self.redis.zrem(streams.WORKERS_KEY, self.name)
-            log.info("worker stopped", extra={"consumer": self.name})
+                await self.housekeeping.leave()
+            self.attempts.close()
+            log.info("worker stopped", extra={"consumer": self.name, "exit_code": self.exit_code})
+        return self.exit_code
 
     def stop(self) -> None:
         if not self.stopping.is_set():
             log.info("stopping: no new jobs; running ones finish or are handed back")
             self.stopping.set()
             self.slot_free.set()
+
+    def fail(self, reason: str) -> None:
+        """Stop with status 1: what is wrong needs a fresh process."""
+        log.error("stopping with an error", extra={"reason": reason})
+        self.exit_code = 1
+        self.stop()
+
+    def health(self) -> dict[str, Any] | None:
+        """Why liveness should fail, or None when the worker is healthy."""
+        if self.stopped_loops:
+            return {"status": "stopped", "loops": self.stopped_loops}
+        if self.attempts.too_many_stuck:
+            return {"status": "stuck", "stuck_threads": len(self.attempts.abandoned)}
+        return None
+
+    def _supervise(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+        async def supervised() -> None:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a worker loop failed", extra={"loop": name})
+                self.stopped_loops.append(name)
+                self.fail(f"the {name} loop failed")
+
+        return asyncio.create_task(supervised(), name=name)
 
     async def _drain(self) -> None:
         """Let running jobs finish within the grace period; hand back the rest."""
@@ -109,13 +156,18 @@ class Worker:
         since a worker whose every slot holds a long job is busy, not stuck."""
         while True:
             self.last_tick = time.monotonic()
+            if self.attempts.too_many_stuck and not self.stopping.is_set():
+                self.fail(f"{len(self.attempts.abandoned)} task threads are stuck past their timeout")
             await asyncio.sleep(1)
 
     # --- consume -----------------------------------------------------------------
 
+    def _free(self) -> int:
+        return 0 if self.stopping.is_set() else self.settings.worker_concurrency - len(self.running)
+
     async def _consume_loop(self) -> None:
         while not self.stopping.is_set():
-            free = self.settings.worker_concurrency - len(self.running)
+            free = self._free()
             if free <= 0:
                 self.slot_free.clear()
                 await self.slot_free.wait()
@@ -127,237 +179,80 @@ class Worker:
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                await streams.ensure_group(self.redis)
+                # The stream or its group is gone: the relay notices the lost data.
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await streams.ensure_group(self.redis)
                 continue
             except REDIS_ERRORS as exc:
                 await self._pause("redis unavailable", exc)
                 continue
             if reply:
-                await self._start(reply[0][1], reclaimed=False)
+                await self._start(reply[0][1], wait_for_db=True)
 
-    async def _recover_own_entries(self) -> None:
-        """Entries still pending under our own name belong to our predecessor: a
-        container restarted after a crash keeps its hostname and PID 1, so its
-        consumer name. Take them back now rather than after the idle timeout."""
-        try:
-            await streams.ensure_group(self.redis)
-            reply = await self.redis.xreadgroup(
-                streams.GROUP, self.name, {streams.STREAM: "0"}, count=self.settings.worker_concurrency
-            )
-        except REDIS_ERRORS as exc:
-            log.warning("could not look for entries of a previous run", extra={"reason": str(exc)})
-            return
-        if reply and reply[0][1]:
-            log.info("recovering entries of a previous run", extra={"count": len(reply[0][1])})
-            await self._start(reply[0][1], reclaimed=True)
+    async def _take_over(self, entries: Entries) -> None:
+        await self._start(entries, wait_for_db=False)
 
-    async def _start(self, entries: list[tuple[str, dict[str, str] | None]], reclaimed: bool) -> None:
-        """Claim the entries' jobs and run those we got; acknowledge the rest."""
-        by_job: dict[str, str] = {}
-        useless = []
-        for entry_id, fields in entries:
-            job_id = (fields or {}).get("job", "")
+    async def _start(self, entries: Entries, *, wait_for_db: bool) -> None:
+        """Claim the entries' jobs and run those we got; acknowledge every entry
+        once the claim is in PostgreSQL. While the database is down, the entries
+        we read wait here (reading more would not help); whatever is left
+        pending, housekeeping takes over once idle."""
+        jobs = set()
+        for _, fields in entries:
+            with contextlib.suppress(ValueError):
+                jobs.add(str(UUID((fields or {}).get("job", ""))))
+        while True:
             try:
-                by_job[str(UUID(job_id))] = entry_id
-            except ValueError:
-                useless.append(entry_id)
-        try:
-            rows = await self.store.claim([UUID(j) for j in by_job], reclaimed)
-        except UNAVAILABLE as exc:
-            # Unclaimed entries stay pending and are reclaimed once PostgreSQL is back.
-            await self._pause("database unavailable", exc)
-            return
+                rows = await self.store.claim(
+                    [UUID(j) for j in jobs], self.name, self.settings.job_lease_seconds
+                )
+                break
+            except UNAVAILABLE as exc:
+                await self._pause("database unavailable", exc)
+                if not wait_for_db or self.stopping.is_set():
+                    return
         for row in rows:
             job_id = str(row["id"])
-            entry_id = by_job.pop(job_id)
-            if reclaimed:
-                metrics.RECLAIMED.inc()
-            self.held.add(entry_id)
-            self.running[entry_id] = asyncio.create_task(self._execute(row, entry_id))
-        # Entries whose job is already running elsewhere or done: duplicates.
-        useless.extend(by_job.values())
-        if useless:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self.redis.xack(streams.STREAM, streams.GROUP, *useless)
+            self.held[job_id] = row["attempts"]
+            self.running[job_id] = asyncio.create_task(self._execute(row))
         metrics.INFLIGHT.set(len(self.running))
+        # Claimed, or running elsewhere, or done: the entries have served.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.redis.xack(streams.STREAM, streams.GROUP, *(entry_id for entry_id, _ in entries))
 
-    async def _execute(self, row: dict[str, Any], entry_id: str) -> None:
+    async def _execute(self, row: dict[str, Any]) -> None:
         job_id, name, attempt = str(row["id"]), row["task"], row["attempts"]
-        outcome: dict[str, Any]
+        outcome: dict[str, Any] | None
         with job_context(job_id):
             started = time.perf_counter()
             try:
-                outcome = await self._attempt(name, row["input"], attempt)
+                outcome = await self.attempts.run(row)
             except asyncio.CancelledError:
-                outcome = {"status": "queued", "handback": True}
-                log.info("job handed back at shutdown", extra={"task": name, "attempt": attempt})
+                if job_id in self.abandoned:
+                    outcome = None
+                    metrics.FINISHED.labels(name, "superseded").inc()
+                else:
+                    outcome = {"status": "queued", "handback": True}
+                    log.info("job handed back at shutdown", extra={"task": name, "attempt": attempt})
             finally:
-                self.running.pop(entry_id, None)
+                self.running.pop(job_id, None)
+                self.abandoned.discard(job_id)
                 metrics.INFLIGHT.set(len(self.running))
                 self.slot_free.set()
             metrics.DURATION.labels(name).observe(time.perf_counter() - started)
-            self.outcomes.put_nowait(
-                Outcome(id=job_id, attempt=attempt, task=name, message_id=entry_id, **outcome)
-            )
+            if outcome is not None:
+                self.recorder.put(Outcome(id=job_id, attempt=attempt, task=name, **outcome))
 
-    async def _attempt(self, name: str, value: Any, attempt: int) -> dict[str, Any]:
-        """Run one attempt; say how the job goes on."""
-        max_attempts = self.settings.job_max_attempts
-        if attempt > max_attempts:  # e.g. it killed the worker every time
-            return {"status": "failed", "error": f"gave up after {max_attempts} attempts"}
-        task = tasks.get(name)
-        try:
-            if task is None:
-                raise LookupError(f"this worker has no task {name!r}")
-            result = await task.run(value)
-            orjson.dumps(result)  # a result that cannot be stored is the task's error
-        except tasks.ValidationError as exc:  # retrying cannot fix the input
-            log.warning("job input invalid", extra={"task": name})
-            return {"status": "failed", "error": f"invalid input: {exc.errors()[0]['msg']}"}
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if attempt >= max_attempts:
-                log.warning("job failed", extra={"task": name, "attempt": attempt, "error": error})
-                return {"status": "failed", "error": error}
-            delay = self._backoff(attempt)
-            log.info(
-                "job attempt failed, will retry",
-                extra={"task": name, "attempt": attempt, "retry_in": delay, "error": error},
-            )
-            return {"status": "queued", "error": error, "retry_in": delay}
-        return {"status": "succeeded", "result": result}
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.settings.job_retry_base_seconds * 2 ** (attempt - 1), RETRY_CAP_SECONDS)
-        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-
-    # --- record ------------------------------------------------------------------
-
-    async def _record_loop(self) -> None:
-        while True:
-            batch = [await self.outcomes.get()]
-            await self._record(batch)
-
-    async def _record(self, batch: list[Outcome], *, attempts: float = float("inf")) -> None:
-        while not self.outcomes.empty() and len(batch) < RECORD_BATCH:
-            batch.append(self.outcomes.get_nowait())
-        try:
-            await self._record_batch(batch, attempts)
-        finally:
-            for _ in batch:
-                self.outcomes.task_done()
-
-    async def _record_batch(self, batch: list[Outcome], attempts: float) -> None:
-        tried = 0
-        while True:
-            try:
-                applied = await self.store.record(batch)
-                break
-            except UNAVAILABLE as exc:
-                tried += 1
-                if tried >= attempts:
-                    return  # entries stay pending: another worker will redo these jobs
-                await self._pause("database unavailable, outcomes wait", exc)
-        for outcome in batch:
-            outcome_name = outcome.status if outcome.id in applied else "superseded"
-            if outcome.handback:
-                outcome_name = "handed_back"
-            elif outcome.status == "queued" and outcome.id in applied:
-                outcome_name = "retry"
-            metrics.FINISHED.labels(outcome.task, outcome_name).inc()
-        entry_ids = [o.message_id for o in batch]
-        self.held.difference_update(entry_ids)
-        try:
-            await self.redis.xack(streams.STREAM, streams.GROUP, *entry_ids)
-        except REDIS_ERRORS as exc:
-            # The jobs are recorded; their entries will be reclaimed and found done.
-            log.warning("could not acknowledge entries", extra={"reason": str(exc)})
-
-    async def _flush_remaining(self) -> None:
-        while not self.outcomes.empty():
-            await self._record([self.outcomes.get_nowait()], attempts=3)
-
-    # --- housekeeping ------------------------------------------------------------
-
-    async def _housekeeping_loop(self) -> None:
-        # Often enough that a live worker's entries never look idle to others.
-        interval = min(HOUSEKEEPING_SECONDS, self.settings.reclaim_idle_seconds / 3)
-        rounds = 0
-        while True:
-            try:
-                await self._heartbeat()
-                await self._reclaim()
-                if rounds % TRIM_EVERY == 0:
-                    await self._trim()
-            except REDIS_ERRORS as exc:
-                log.warning("housekeeping failed", extra={"reason": str(exc)})
-            except UNAVAILABLE as exc:
-                log.warning("housekeeping failed", extra={"reason": str(exc).strip()})
-            rounds += 1
-            await asyncio.sleep(interval)
-
-    async def _heartbeat(self) -> None:
-        now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(streams.WORKERS_KEY, {self.name: now})
-            pipe.zremrangebyscore(streams.WORKERS_KEY, "-inf", now - 3600)
-            if self.running:
-                # Claiming our own entries resets their idle time: they are alive.
-                pipe.xclaim(streams.STREAM, streams.GROUP, self.name, 0, list(self.running), justid=True)
-            await pipe.execute()
-
-    async def _reclaim(self) -> None:
-        free = self.settings.worker_concurrency - len(self.running)
-        if free <= 0 or self.stopping.is_set():
-            return
-        idle_ms = int(self.settings.reclaim_idle_seconds * 1000)
-        reply = await self.redis.xautoclaim(
-            streams.STREAM, streams.GROUP, self.name, idle_ms, start_id=self._reclaim_cursor, count=free
-        )
-        self._reclaim_cursor, entries = reply[0], reply[1]
-        deleted = reply[2] if len(reply) > 2 else []
-        if deleted:  # entries trimmed away: nothing to run, just stop tracking them
-            await self.redis.xack(streams.STREAM, streams.GROUP, *deleted)
-        if entries:
-            log.info("reclaimed entries of a dead worker", extra={"count": len(entries)})
-            await self._start(entries, reclaimed=True)
-
-    async def _trim(self) -> None:
-        """Drop entries every consumer is done with, keeping the stream small."""
-        groups = await self.redis.xinfo_groups(streams.STREAM)
-        group = next((g for g in groups if g["name"] == streams.GROUP), None)
-        if group is None:
-            return
-        oldest = group["last-delivered-id"]
-        pending = await self.redis.xpending(streams.STREAM, streams.GROUP)
-        if pending["pending"]:
-            oldest = min(oldest, pending["min"], key=_entry_key)
-        await self.redis.xtrim(streams.STREAM, minid=oldest, approximate=True)
-
-    # --- relay -------------------------------------------------------------------
-
-    async def _relay_loop(self) -> None:
-        async def send(ids: list[str]) -> None:
-            await streams.dispatch(self.redis, ids)
-
-        while True:
-            try:
-                n = await self.store.relay(self.settings.redispatch_after_seconds, RELAY_BATCH, send)
-                if n:
-                    metrics.RELAYED.inc(n)
-                    log.info("relayed jobs to the stream", extra={"count": n})
-                if n == RELAY_BATCH:
-                    continue
-            except (*UNAVAILABLE, *REDIS_ERRORS) as exc:
-                log.debug("relay skipped", extra={"reason": str(exc).strip()})
-            await asyncio.sleep(RELAY_SECONDS)
+    def _abandon(self, jobs: set[str]) -> None:
+        """Another worker may run these now: stop our attempts, record nothing."""
+        for job_id in jobs:
+            if (task := self.running.get(job_id)) is not None:
+                self.abandoned.add(job_id)
+                task.cancel()
 
     async def _pause(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, UNAVAILABLE):
+            self.leases.db_failed()
         log.warning(what, extra={"reason": str(exc).strip()})
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=1)
-
-
-def _entry_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)

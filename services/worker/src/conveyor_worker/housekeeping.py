@@ -1,0 +1,110 @@
+"""Every few seconds: say this worker is alive (for /api/stats), take over
+stream entries read but never claimed (their reader died or PostgreSQL was
+down), trim the stream, and give up on entries dispatched long ago and never
+claimed (they are dispatched again)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as redis
+
+from conveyor_core import streams
+from conveyor_core.db import UNAVAILABLE
+
+from . import metrics
+from .settings import WorkerSettings
+from .store import WorkerStore
+
+log = logging.getLogger("conveyor.worker")
+
+HOUSEKEEPING_SECONDS = 5
+TRIM_EVERY = 12  # rounds
+REDIS_ERRORS = (redis.RedisError, OSError)
+Entries = list[tuple[str, dict[str, str] | None]]
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        store: WorkerStore,
+        client: redis.Redis,
+        name: str,
+        free: Callable[[], int],
+        start: Callable[[Entries], Awaitable[None]],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.redis = client
+        self.name = name
+        self.free = free
+        self.start = start
+        self._cursor = "0-0"
+
+    async def loop(self) -> None:
+        rounds = 0
+        while True:
+            try:
+                await self._heartbeat()
+                await self._reclaim()
+                if rounds % TRIM_EVERY == 0:
+                    await self._trim()
+                if n := await self.store.undispatch_stale(self.settings.redispatch_after_seconds):
+                    metrics.REDISPATCHED.inc(n)
+                    log.warning(
+                        "jobs dispatched long ago were never claimed; dispatch again", extra={"jobs": n}
+                    )
+            except (*REDIS_ERRORS, *UNAVAILABLE) as exc:
+                log.warning("housekeeping failed", extra={"reason": str(exc).strip()})
+            rounds += 1
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    async def leave(self) -> None:
+        await self.redis.zrem(streams.WORKERS_KEY, self.name)
+
+    async def _heartbeat(self) -> None:
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(streams.WORKERS_KEY, {self.name: now})
+            pipe.zremrangebyscore(streams.WORKERS_KEY, "-inf", now - 3600)
+            await pipe.execute()
+
+    async def _reclaim(self) -> None:
+        """Entries are acknowledged once their job is claimed in PostgreSQL, so an
+        entry idle for a lease period was read by a worker that could not claim it."""
+        free = self.free()
+        if free <= 0:
+            return
+        idle_ms = int(self.settings.job_lease_seconds * 1000)
+        reply = await self.redis.xautoclaim(
+            streams.STREAM, streams.GROUP, self.name, idle_ms, start_id=self._cursor, count=free
+        )
+        self._cursor, entries = reply[0], reply[1]
+        deleted = reply[2] if len(reply) > 2 else []
+        if deleted:  # entries trimmed away: nothing to run, just stop tracking them
+            await self.redis.xack(streams.STREAM, streams.GROUP, *deleted)
+        if entries:
+            metrics.RECLAIMED.inc(len(entries))
+            log.info("took over entries that were never claimed", extra={"count": len(entries)})
+            await self.start(entries)
+
+    async def _trim(self) -> None:
+        """Drop entries every consumer is done with, keeping the stream small."""
+        groups = await self.redis.xinfo_groups(streams.STREAM)
+        group = next((g for g in groups if g["name"] == streams.GROUP), None)
+        if group is None:
+            return
+        oldest = group["last-delivered-id"]
+        pending = await self.redis.xpending(streams.STREAM, streams.GROUP)
+        if pending["pending"]:
+            oldest = min(oldest, pending["min"], key=_entry_key)
+        await self.redis.xtrim(streams.STREAM, minid=oldest, approximate=True)
+
+
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
