@@ -84,7 +84,7 @@ lint: venv secrets manifests ## ruff, hadolint, shellcheck, compose config, acti
 	$(BIN)/checkov --quiet --compact --config-file deploy/checkov.yaml -d build/manifests
 
 test: venv secrets images browser deploy/base/secrets.env ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
-	$(BIN)/pytest libs services/api services/worker tests/docs tests/deploy tests/pipeline
+	$(BIN)/pytest libs services/api services/worker tests/chaos tests/docs tests/deploy tests/pipeline
 	$(BIN)/pytest tests/compose
 	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; $(TEST_STACK) up --detach --wait; \
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(command -v chromium chromium-browser | head -n 1)}" \
