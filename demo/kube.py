@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from .wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERLAY = ROOT / "deploy" / "overlays" / "dev"
@@ -26,19 +28,6 @@ PART_OF = "app.kubernetes.io/part-of=conveyor"
 # Bounded waits; generous because CI machines are small and shared.
 DEPLOY_TIMEOUT = float(os.environ.get("E2E_DEPLOY_TIMEOUT", "420"))
 RECOVERY_TIMEOUT = float(os.environ.get("E2E_RECOVERY_TIMEOUT", "240"))
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition"
-) -> Any:
-    """Polls until predicate() is truthy and returns it; AssertionError after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def component(name: str) -> str:

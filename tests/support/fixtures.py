@@ -3,7 +3,6 @@ root conftest.py): real servers, the services as processes, and helpers."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +11,8 @@ import psycopg
 import pytest
 import redis as redis_py
 from psycopg.rows import dict_row
+
+from demo.wait import wait_for as poll
 
 from . import docker
 from .processes import Service
@@ -130,13 +131,8 @@ def client(api: Service) -> Iterator[httpx.Client]:
 def wait_for(
     predicate: Callable[[], Any], timeout: float = 20, interval: float = 0.1, what: str = "condition"
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """demo.wait.wait_for with the short timeout and interval of tests on one machine."""
+    return poll(predicate, timeout, interval, what)
 
 
 def wait_finished(client: httpx.Client, job_id: str, timeout: float = 20) -> dict[str, Any]:
