@@ -57,7 +57,7 @@ def test_static_files_have_security_and_cache_headers(stack_client):
     assert not re.search(r"\d", index.headers.get("server", "")), "nginx version leaked"
 
     assets = re.findall(r'(?:src|href)="(assets/[^"]+)"', index.text)
-    assert len(assets) == 2, assets
+    assert len(assets) == 3, assets
     for asset in assets:
         assert re.search(r"\.[0-9a-f]{12}\.(js|css)$", asset), f"{asset} is not fingerprinted"
         response = stack_client.get(f"/{asset}", headers={"Accept-Encoding": "gzip"})

@@ -1,4 +1,5 @@
 // Conveyor dashboard: a plain ES module, no dependencies and no build step.
+// The trend charts are charts.js, fed by the "conveyor:stats" event below.
 //
 // It polls the API through the same origin (nginx proxies /api/), renders the
 // newest jobs and the stats, and submits jobs from the form. All text goes into
@@ -472,6 +473,10 @@ async function refresh() {
   }
   if (stats.status === "fulfilled" && stats.value.ok && stats.value.data) {
     renderStats(stats.value.data);
+    // For the trend charts (charts.js), which keep the last minutes of these.
+    document.dispatchEvent(
+      new CustomEvent("conveyor:stats", { detail: { stats: stats.value.data, at: performance.now() } }),
+    );
   } else if (problem === null) {
     problem = stats.status === "rejected" ? stats.reason.message : errorOf(stats.value).message;
   }
