@@ -108,7 +108,10 @@ def test_the_data_outlives_its_workloads(overlay) -> None:
 
 
 def test_no_rendered_object_carries_a_credential(overlay) -> None:
-    env, objs = overlay
+    assert_no_credential(*overlay)
+
+
+def assert_no_credential(env: str, objs: list[dict]) -> None:
     # The Secret is made in the cluster (secret-bootstrap) or by a store, never rendered.
     assert [o["metadata"]["name"] for o in objs if o["kind"] == "Secret"] == [], env
     for obj in objs:
@@ -148,7 +151,7 @@ def test_the_credential_check_finds_one(overlay) -> None:
     ]
     for leak in leaks:
         with pytest.raises(AssertionError):
-            test_no_rendered_object_carries_a_credential((env, [leak]))
+            assert_no_credential(env, [leak])
 
 
 def test_the_secret_is_mounted_as_files_from_its_fixed_name(overlay) -> None:
