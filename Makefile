@@ -44,10 +44,6 @@ help:
 	@mkdir -p .secrets && chmod 700 .secrets
 	@umask 022 && openssl rand -hex 24 > $@ && echo "created $@"
 
-# Random credentials for the base's secretGenerator; never overwritten.
-deploy/base/secrets.env:
-	@umask 077 && set -C && printf 'postgres-password=%s\nredis-password=%s\n' "$$(openssl rand -hex 24)" "$$(openssl rand -hex 24)" > $@
-
 secrets: .env .secrets/postgres_password .secrets/redis_password
 
 up: secrets ## build the images and start the stack, waiting until it is healthy
@@ -83,7 +79,7 @@ lint: venv secrets manifests ## ruff, hadolint, shellcheck, compose config, acti
 	for version in $(K8S_VERSIONS); do $(BIN)/kubernetes-validate --strict --quiet -k $$version build/manifests/*.yaml; done
 	$(BIN)/checkov --quiet --compact --config-file deploy/checkov.yaml -d build/manifests
 
-test: venv secrets images browser deploy/base/secrets.env ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
+test: venv secrets images browser ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
 	$(BIN)/pytest libs services/api services/worker tests/chaos tests/docs tests/deploy tests/pipeline
 	$(BIN)/pytest tests/compose
 	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; $(TEST_STACK) up --detach --wait; \
@@ -102,26 +98,28 @@ bench: venv secrets images ## submit latency and throughput, end-to-end job thro
 
 # --- Kubernetes ------------------------------------------------------------------------
 
-manifests: venv deploy/base/secrets.env ## render both overlays into build/manifests/
+manifests: venv ## render both overlays into build/manifests/
 	@mkdir -p build/manifests
 	for env in dev prod; do $(KUBECTL) kustomize deploy/overlays/$$env > build/manifests/$$env.yaml; done
 
-deploy: venv deploy/base/secrets.env ## kubectl apply -k an overlay on the current context: make deploy ENV=dev|prod
+# dev holds its namespace; prod's is a cluster admin's, applied on its own (docs/kubernetes.md).
+deploy: venv ## kubectl apply -k an overlay on the current context: make deploy ENV=dev|prod
 	@test -d $(OVERLAY) || { echo "ENV must be dev or prod" >&2; exit 2; }
-	$(KUBECTL) apply -k $(OVERLAY)/namespace
+	if [ -d $(OVERLAY)/namespace ]; then $(KUBECTL) apply -k $(OVERLAY)/namespace; fi
 	$(KUBECTL) apply -k $(OVERLAY)
 
-# Everything but the namespace and the claims, so the next deploy finds the data.
-undeploy: venv deploy/base/secrets.env ## delete an overlay's objects, keeping its data: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
+# Everything the overlay renders but its Namespace: the claims and the Secret in it stay, so the
+# next deploy finds the data (a plain `kubectl delete -k` deletes the namespace, data and all).
+undeploy: venv ## delete an overlay's objects, keeping its data: make undeploy ENV=dev|prod (prod: CONFIRM=conveyor)
 	@test -d $(OVERLAY) || { echo "ENV must be dev or prod" >&2; exit 2; }
 	@test "$(ENV)" != prod -o "$(CONFIRM)" = conveyor || { echo "this stops production: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; }
-	$(KUBECTL) delete --ignore-not-found --wait -k $(OVERLAY)
+	$(KUBECTL) delete --ignore-not-found --wait -k $(OVERLAY) -l 'app.kubernetes.io/component!=namespace'
 
 cluster: venv ## start a local cluster (kind, minikube, or one built from source) as the current context
 	@KUBECTL=$(KUBECTL) hack/cluster up
 
 # CI builds the images once and loads them itself: E2E_BUILD=0 skips the build.
-e2e-images: venv deploy/base/secrets.env
+e2e-images: venv
 	@if [ "$${E2E_BUILD:-1}" != 0 ]; then $(MAKE) images VERSION=dev; fi
 	@KUBECTL=$(KUBECTL) hack/cluster load-overlay deploy/overlays/dev
 

@@ -25,6 +25,8 @@ NAMESPACE = os.environ.get("CONVEYOR_NAMESPACE", "conveyor-dev")
 KUBECTL = os.environ.get("KUBECTL") or "kubectl"
 CLUSTER_SCRIPT = ROOT / "hack" / "cluster"
 PART_OF = "app.kubernetes.io/part-of=conveyor"
+# make undeploy's selector: all of the overlay but its Namespace.
+UNDEPLOY_SELECTOR = "app.kubernetes.io/component!=namespace"
 # Bounded waits; generous because CI machines are small and shared.
 DEPLOY_TIMEOUT = float(os.environ.get("E2E_DEPLOY_TIMEOUT", "420"))
 RECOVERY_TIMEOUT = float(os.environ.get("E2E_RECOVERY_TIMEOUT", "240"))
@@ -98,15 +100,24 @@ class Cluster:
                 found.add(c["image"])
         return sorted(found)
 
-    def apply(self) -> None:
-        """What `make deploy ENV=dev` does: the namespace (its own kustomization,
-        which `kubectl delete -k` of the overlay leaves alone), then the overlay."""
-        kubectl("apply", "-k", str(OVERLAY / "namespace"))
-        kubectl("apply", "-k", str(OVERLAY))
+    def apply(self, overlay: Path = OVERLAY) -> str:
+        """`kubectl apply -k deploy/overlays/dev` (`make deploy ENV=dev`): the namespace
+        included, and the Job that makes the Secret when it is missing."""
+        return kubectl("apply", "-k", str(overlay))
 
-    def delete(self) -> None:
-        """`kubectl delete -k deploy/overlays/dev` (`make undeploy ENV=dev`)."""
-        kubectl("delete", "-k", str(OVERLAY), "--ignore-not-found", "--wait=true", timeout=600)
+    def delete(self, overlay: Path = OVERLAY) -> str:
+        """What `make undeploy ENV=dev` does: `kubectl delete -k` of everything but the
+        Namespace, which keeps the claims and the Secret in it."""
+        return kubectl(
+            "delete",
+            "-k",
+            str(overlay),
+            "-l",
+            UNDEPLOY_SELECTOR,
+            "--ignore-not-found",
+            "--wait=true",
+            timeout=600,
+        )
 
     def exists(self, kind: str, name: str) -> bool:
         out = kubectl("-n", self.ns, "get", kind, name, "--ignore-not-found", "-o", "name", check=False)

@@ -1,7 +1,7 @@
 """What the rendered overlays promise beyond what kubernetes-validate, checkov (make lint) and the
 cluster's own admission (make e2e) already prove: the whole application in its namespace, selectors
-that survive a release, the version label, data that outlives its workloads, no credential in
-plain sight, and what sets prod apart."""
+that survive a release, the version label, data that outlives its workloads, no credential in any
+rendered object, a Secret made in the cluster with the least rights, and what sets prod apart."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
 OVERLAYS = {"dev": "conveyor-dev", "prod": "conveyor"}
 WORKLOADS = {"Deployment", "StatefulSet"}
-SECRETS_ENV = ROOT / "deploy" / "base" / "secrets.env"
+# A name that says "credential", in an env var or a ConfigMap key: its value must be a file's path.
+CREDENTIAL_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|api[_-]?key|private[_-]?key", re.I)
+# user:password@ in a URL (redis://:pw@redis, postgresql://u:pw@db).
+URL_USERINFO = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.I)
 CLUSTER_SCOPED = {
     "Namespace",
     "ClusterRole",
@@ -60,8 +63,12 @@ def test_each_overlay_renders_the_whole_application_in_its_namespace(overlay) ->
     assert {o["metadata"].get("namespace") for o in objs if o["kind"] not in CLUSTER_SCOPED} == {
         OVERLAYS[env]
     }
-    # A Job's immutable pod template would make the next release's apply fail.
-    assert "Job" not in {o["kind"] for o in objs}
+    # A Job's immutable pod template would make the next release's apply fail: the only one is the
+    # secret bootstrap, on a stock image and gone soon after it ran (it is created afresh next time).
+    for job in (o for o in objs if o["kind"] == "Job"):
+        assert job["metadata"]["name"] == "secret-bootstrap"
+        assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 300
+        assert not [c["image"] for c in containers(job) if "conveyor-" in c["image"]]
 
 
 def test_selectors_never_change_with_a_release_and_each_service_selects_one_workload(overlay) -> None:
@@ -100,16 +107,102 @@ def test_the_data_outlives_its_workloads(overlay) -> None:
         assert [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]] == ["data"]
 
 
-def test_credentials_are_files_and_never_in_plain_sight(overlay) -> None:
+def test_no_rendered_object_carries_a_credential(overlay) -> None:
+    assert_no_credential(*overlay)
+
+
+def assert_no_credential(env: str, objs: list[dict]) -> None:
+    # The Secret is made in the cluster (secret-bootstrap) or by a store, never rendered.
+    assert [o["metadata"]["name"] for o in objs if o["kind"] == "Secret"] == [], env
+    for obj in objs:
+        where = f"{env}: {obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                if CREDENTIAL_NAME.search(key):
+                    assert key.endswith("_FILE") and value.startswith("/"), f"{where}: {key}"
+        if obj["kind"] in WORKLOADS | {"Job"}:
+            for c in containers(obj):
+                for var in c.get("env", []):
+                    # Only from the Secret's files: a secretKeyRef puts it in the environment.
+                    assert "secretKeyRef" not in var.get("valueFrom", {}), f"{where}: {var['name']}"
+                    if CREDENTIAL_NAME.search(var["name"]) and "value" in var:
+                        assert var["value"].startswith("/"), f"{where}: {c['name']}: {var['name']}"
+                assert not any("secretRef" in source for source in c.get("envFrom", [])), (
+                    f"{where}: {c['name']}"
+                )
+        assert not URL_USERINFO.search(yaml.safe_dump(obj)), f"{where}: a URL with a password"
+
+
+def test_the_credential_check_finds_one(overlay) -> None:
+    """The check above, on a copy of the render with a password put back in three ways."""
+    env, objs = overlay
+    config = next(
+        o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("conveyor-config")
+    )
+    leaks = [
+        {**config, "data": {**config["data"], "POSTGRES_PASSWORD": "hunter2"}},
+        {**config, "data": {**config["data"], "REDIS_URL": "redis://:hunter2@redis:6379/0"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "conveyor-secrets"},
+            "data": {"a": "aGk="},
+        },
+    ]
+    for leak in leaks:
+        with pytest.raises(AssertionError):
+            assert_no_credential(env, [leak])
+
+
+def test_the_secret_is_mounted_as_files_from_its_fixed_name(overlay) -> None:
     _, objs = overlay
+    for name in ("api", "worker", "postgres", "redis"):
+        (obj,) = [o for o in objs if o["kind"] in WORKLOADS and o["metadata"]["name"] == name]
+        volumes = {v["name"]: v for v in obj["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["secrets"]["secret"]["secretName"] == "conveyor-secrets", name
+
+
+def test_dev_brings_its_namespace_and_makes_its_secret_with_the_least_rights() -> None:
+    objs = render(ROOT / "deploy" / "overlays" / "dev")
+    (namespace,) = [o for o in objs if o["kind"] == "Namespace"]
+    assert namespace["metadata"]["name"] == "conveyor-dev"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # make undeploy deletes everything but what carries this label.
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/component"] == "namespace"
+    assert [
+        o["kind"] for o in objs if o["metadata"]["labels"].get("app.kubernetes.io/component") == "namespace"
+    ] == ["Namespace"]
+    role = find(objs, "Role", "secret-bootstrap")
+    assert sorted(role["rules"], key=str) == sorted(
+        [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": ["conveyor-secrets"],
+                "verbs": ["get"],
+            },
+        ],
+        key=str,
+    )
+    binding = find(objs, "RoleBinding", "secret-bootstrap")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "secret-bootstrap", "namespace": "conveyor-dev"}
+    ]
+    assert find(objs, "ServiceAccount", "secret-bootstrap")["automountServiceAccountToken"] is False
+    pod = find(objs, "Job", "secret-bootstrap")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "secret-bootstrap" and pod["automountServiceAccountToken"] is False
+    (token,) = [
+        s["serviceAccountToken"]
+        for v in pod["volumes"]
+        for s in v.get("projected", {}).get("sources", [])
+        if "serviceAccountToken" in s
+    ]
+    assert token["expirationSeconds"] <= 3600
+    # Every other pod runs without any token.
     for obj in (o for o in objs if o["kind"] in WORKLOADS):
-        for c in containers(obj):
-            for env in c.get("env", []):
-                assert "secretKeyRef" not in env.get("valueFrom", {}), f"{c['name']}: {env['name']}"
-            assert not any("secretRef" in source for source in c.get("envFrom", [])), c["name"]
-    values = [line.split("=", 1)[1] for line in SECRETS_ENV.read_text().splitlines() if "=" in line]
-    outside_secrets = yaml.safe_dump_all([o for o in objs if o["kind"] != "Secret"])
-    assert values and not [v for v in values if v in outside_secrets]
+        assert obj["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+        assert "serviceAccountName" not in obj["spec"]["template"]["spec"]
 
 
 def test_dev_runs_the_locally_built_images_one_of_each() -> None:

@@ -5,10 +5,10 @@ one of the current kubeconfig context (`make cluster` starts one). Run with
 The tests run in order, as one story: deploy the dev overlay from nothing, use
 it through the frontend, break it one pod at a time under a trickle of jobs,
 roll the API under continuous requests, probe its NetworkPolicies and Pod
-Security, delete it with `kubectl delete -k` and deploy it again onto the data
-that delete kept. They start by deleting the namespace conveyor-dev (and its
-data), so do not point them at a cluster whose dev data you want; they leave
-the dev overlay running.
+Security, undeploy it (`make undeploy`: `kubectl delete -k` of all but the
+Namespace) and deploy it again onto the data and the Secret that kept. They start
+by deleting the namespace conveyor-dev (and its data), so do not point them at a
+cluster whose dev data you want; they leave the dev overlay running.
 """
 
 from __future__ import annotations
@@ -98,8 +98,7 @@ def test_01_deploys_from_nothing(cluster: Cluster, deployed: dict[str, float], r
         assert "schema is current" in cluster.logs(pod.metadata.name, "migrate")
     rows = [[name, f"{seconds:.1f}"] for name, seconds in sorted(deployed.items(), key=lambda kv: kv[1])]
     report(
-        f"1. kubectl apply -k deploy/overlays/dev/namespace, then deploy/overlays/dev, from nothing "
-        f"(context {cluster.context})",
+        f"1. kubectl apply -k deploy/overlays/dev, from nothing (context {cluster.context})",
         table(["workload", "ready after (s)"], rows) + "\n\n" + cluster.pods_table(),
     )
 
@@ -177,17 +176,17 @@ def test_05_network_policies(cluster: Cluster, deployed: dict[str, float], repor
     report("5b. NetworkPolicies", f"enforced: a pod allowed only DNS got {result}")
 
 
-def test_06_delete_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) -> None:
-    """`kubectl delete -k deploy/overlays/dev` removes every object of the overlay
-    and keeps the namespace with its PersistentVolumeClaims (the overlay owns no
-    Namespace); the next `kubectl apply -k` finds every job of before."""
+def test_06_undeploy_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) -> None:
+    """`make undeploy` (`kubectl delete -k deploy/overlays/dev` of all but the Namespace)
+    removes every other object of the overlay and keeps the namespace with its
+    PersistentVolumeClaims and the Secret; the next `kubectl apply -k` finds every job of before."""
     kept = api.submit("uppercase", "kept across kubectl delete -k")
     kept_done = api.wait_finished([kept["id"]], 60)[kept["id"]]
     jobs_before = sum(api.stats()["counts"].values())
     claims_before = cluster.claims()
     assert {"data-postgres-0", "data-redis-0"} <= set(claims_before), claims_before
-    objects = [(d["kind"], d["metadata"]["name"]) for d in cluster.rendered()]
-    assert "Namespace" not in {kind for kind, _ in objects}
+    objects = [(d["kind"], d["metadata"]["name"]) for d in cluster.rendered() if d["kind"] != "Namespace"]
+    secret = cluster.core.read_namespaced_secret("conveyor-secrets", cluster.ns).metadata
 
     start = time.monotonic()
     cluster.delete()
@@ -198,6 +197,8 @@ def test_06_delete_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) 
     claims_after = cluster.claims()
     assert claims_after == claims_before, f"claims before {claims_before}, after {claims_after}"
     assert all(" Bound " in claim for claim in claims_after.values()), claims_after
+    kept_secret = cluster.core.read_namespaced_secret("conveyor-secrets", cluster.ns).metadata
+    assert (kept_secret.uid, kept_secret.resource_version) == (secret.uid, secret.resource_version)
 
     start = time.monotonic()
     cluster.apply()
@@ -213,9 +214,10 @@ def test_06_delete_keeps_only_the_data(cluster: Cluster, api: Conveyor, report) 
     assert jobs_after == jobs_before
 
     report(
-        "6. kubectl delete -k deploy/overlays/dev, then apply -k again",
+        "6. make undeploy (kubectl delete -k deploy/overlays/dev but its Namespace), then apply -k again",
         f"delete -k: {len(objects)} objects and every pod gone in {deleted_s:.1f} s; "
-        f"namespace {cluster.ns} and its claims kept:\n"
+        f"namespace {cluster.ns}, Secret conveyor-secrets (resourceVersion {secret.resource_version}) "
+        "and the claims kept:\n"
         + "".join(f"  {name}: {claim}\n" for name, claim in sorted(claims_after.items()))
         + f"apply -k again: every workload ready in {redeployed_s:.1f} s, the api answering through "
         f"the frontend {reachable_s:.1f} s later; all {jobs_after} jobs of "

@@ -292,7 +292,6 @@ KUBECTL = REPO / ".venv" / "bin" / "kubectl"
 def prod(tmp_path) -> Path:
     deploy = tmp_path / "deploy"
     shutil.copytree(REPO / "deploy", deploy)
-    shutil.copy(deploy / "base" / "secrets.env.example", deploy / "base" / "secrets.env")
     return deploy / "overlays" / "prod"
 
 

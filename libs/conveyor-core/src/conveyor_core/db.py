@@ -30,6 +30,8 @@ def conninfo(settings: CommonSettings, application_name: str) -> str:
         password=settings.postgres_password.get_secret_value(),
         application_name=application_name,
         connect_timeout=3,
+        sslmode=settings.postgres_sslmode,
+        sslrootcert=settings.postgres_sslrootcert,  # None: left out
     )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from redis.asyncio.connection import parse_url
@@ -21,6 +21,8 @@ from redis.asyncio.connection import parse_url
 # Fields that may be read from a file named by <NAME>_FILE.
 FILE_FIELDS = ("postgres_password", "redis_password")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# libpq's sslmode values; the verify-* ones check the server's certificate (and, verify-full, its name).
+SSL_MODES = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
 class SettingsError(Exception):
@@ -63,8 +65,14 @@ class CommonSettings(BaseSettings):
     postgres_user: str = "conveyor"
     postgres_password: SecretStr
     postgres_pool_size: int = Field(10, ge=1, le=200)
+    # libpq's default; a managed database wants verify-full with its CA (docs/kubernetes.md).
+    postgres_sslmode: SSL_MODES = "prefer"
+    # The CA bundle that signed the server's certificate, or "system" for the OS's store.
+    postgres_sslrootcert: str | None = Field(None, validate_default=True)
     redis_url: str = "redis://redis:6379/0"
     redis_password: SecretStr | None = None
+    # For a rediss:// REDIS_URL: the CA bundle instead of the OS's store (ignored for redis://).
+    redis_ssl_ca_certs: str | None = None
     log_level: str = "INFO"
     # Modules that register more tasks, imported at start (comma-separated).
     task_modules: Annotated[list[str], NoDecode] = []
@@ -79,6 +87,25 @@ class CommonSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, FileSecretsSource(settings_cls)
+
+    @field_validator("postgres_sslrootcert")
+    @classmethod
+    def _verified_needs_a_ca(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Else libpq looks for ~/.postgresql/root.crt, which no container has.
+        if value is None and str(info.data.get("postgres_sslmode", "")).startswith("verify-"):
+            raise ValueError(
+                "required with POSTGRES_SSLMODE=verify-ca or verify-full (a CA file, or 'system')"
+            )
+        if value not in (None, "system") and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("redis_ssl_ca_certs")
+    @classmethod
+    def _ca_file_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @field_validator("redis_url")
     @classmethod

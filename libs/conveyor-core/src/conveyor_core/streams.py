@@ -32,9 +32,12 @@ EPOCH_CHANGED = "(SELECT coalesce(max(changed_at), '-infinity') FROM redis_epoch
 
 def create_client(settings: CommonSettings, *, timeout: float = 1.0) -> redis.Redis:
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    # rediss:// verifies the server's certificate and name (redis-py's defaults), against this CA if set.
+    tls = {"ssl_ca_certs": settings.redis_ssl_ca_certs} if settings.redis_url.startswith("rediss://") else {}
     return redis.Redis.from_url(
         settings.redis_url,
         password=password,
+        **tls,
         # Fail fast: a submit must never hang on Redis; PostgreSQL keeps the job.
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
