@@ -26,7 +26,7 @@ COMPOSE := docker compose
 TEST_STACK := CONVEYOR_HTTP_PORT=18080 CONVEYOR_API_PORT=18000 $(COMPOSE) -p conveyor-test
 PROJECT = $(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env)
 
-.PHONY: help up down logs test lint images manifests deploy undeploy cluster demo e2e bench clean \
+.PHONY: help up down logs test lint images manifests deploy undeploy backup restore cluster demo e2e bench clean \
 	venv secrets browser e2e-images
 
 help:
@@ -56,7 +56,8 @@ down: ## stop the stack, keeping its data
 logs: ## follow the logs of every service
 	$(COMPOSE) logs -f --tail=100
 
-images: .env ## build the three images, tagged from git describe
+# The three images, tagged from git describe: a step of up, test and e2e.
+images: .env
 	$(COMPOSE) build api worker frontend
 
 # --- checks ----------------------------------------------------------------------------
@@ -114,6 +115,16 @@ undeploy: venv ## delete an overlay's objects, keeping its data: make undeploy E
 	@test -d $(OVERLAY) || { echo "ENV must be dev or prod" >&2; exit 2; }
 	@test "$(ENV)" != prod -o "$(CONFIRM)" = conveyor || { echo "this stops production: make undeploy ENV=prod CONFIRM=conveyor" >&2; exit 2; }
 	$(KUBECTL) delete --ignore-not-found --wait -k $(OVERLAY) -l 'app.kubernetes.io/component!=namespace'
+
+# The overlay's namespace, where its backup CronJobs run (deploy/components/backup).
+BACKUP_ENV = KUBECTL=$(KUBECTL) NAMESPACE=$(if $(filter prod,$(ENV)),conveyor,conveyor-dev)
+
+backup: venv ## take a PostgreSQL backup now (a Job from its CronJob) and print its name and size: ENV=dev|prod
+	@$(BACKUP_ENV) hack/backup take
+
+restore: venv ## restore the newest backup, or DUMP=conveyor-<time>.dump, api and worker stopped meanwhile (prod: CONFIRM=conveyor)
+	@test "$(ENV)" != prod -o "$(CONFIRM)" = conveyor || { echo "this replaces production's data: make restore ENV=prod CONFIRM=conveyor" >&2; exit 2; }
+	@$(BACKUP_ENV) hack/backup restore $(DUMP)
 
 cluster: venv ## start a local cluster (kind, minikube, or one built from source) as the current context
 	@KUBECTL=$(KUBECTL) hack/cluster up

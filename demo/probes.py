@@ -1,4 +1,4 @@
-"""Probes of the cluster's guarantees: a pod that NetworkPolicies allow only DNS, a privileged pod."""
+"""Probes of the cluster's guarantees: who can connect to what (NetworkPolicies), a privileged pod."""
 
 from __future__ import annotations
 
@@ -8,22 +8,27 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from .kube import Cluster, wait_for
+from .kube import Cluster, kubectl, wait_for
 
-PROBE_SCRIPT = """
-import json, socket
-out = {}
+# Tries each "host:port" of argv[1] (a JSON list) at once, and resolves argv[2];
+# prints one JSON object: target -> "connected" or the error's name, "dns" -> "ok" or the error.
+CONNECT_SCRIPT = """
+import concurrent.futures, json, socket, sys
+def connect(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=4).close()
+        return "connected"
+    except OSError as exc:
+        return type(exc).__name__
+targets = json.loads(sys.argv[1])
+with concurrent.futures.ThreadPoolExecutor(max(len(targets), 1)) as pool:
+    out = dict(zip(targets, pool.map(connect, targets)))
 try:
-    socket.getaddrinfo("postgres", 5432)
+    socket.getaddrinfo(sys.argv[2], None)
     out["dns"] = "ok"
 except OSError as exc:
-    out["dns"] = str(exc)
-for host, port in (("postgres", 5432), ("redis", 6379), ("api", 8000)):
-    try:
-        socket.create_connection((host, port), timeout=4).close()
-        out[f"{host}:{port}"] = "connected"
-    except OSError as exc:
-        out[f"{host}:{port}"] = type(exc).__name__
+    out["dns"] = type(exc).__name__
 print(json.dumps(out))
 """
 
@@ -43,15 +48,26 @@ def restricted_security() -> tuple[dict[str, Any], dict[str, Any]]:
     return pod, container
 
 
-def netpol_probe(cluster: Cluster, timeout: float = 120) -> dict[str, str]:
-    """Runs a pod that no NetworkPolicy allows anything but DNS, and returns what it
-    could connect to. With enforcing CNI every connection fails and DNS works."""
-    name = f"e2e-netpol-probe-{uuid.uuid4().hex[:6]}"
+def connect_from(cluster: Cluster, pod: str, container: str, targets: list[str], name: str) -> dict[str, str]:
+    """What a running pod (with python, as the api and the worker have) can connect to."""
+    out = kubectl(
+        "-n", cluster.ns, "exec", pod, "-c", container, "--",
+        "python", "-c", CONNECT_SCRIPT, json.dumps(targets), name, timeout=60,
+    )  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def probe_pod(
+    cluster: Cluster, namespace: str, targets: list[str], name: str, timeout: float = 120
+) -> dict[str, str]:
+    """What a new pod in `namespace` that no NetworkPolicy names can connect to (the api image,
+    for its python; restricted like every Conveyor pod)."""
+    pod_name = f"e2e-netpol-probe-{uuid.uuid4().hex[:6]}"
     pod_sc, container_sc = restricted_security()
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "e2e-netpol-probe"}},
+        "metadata": {"name": pod_name, "labels": {"app.kubernetes.io/name": "e2e-netpol-probe"}},
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
@@ -61,7 +77,7 @@ def netpol_probe(cluster: Cluster, timeout: float = 120) -> dict[str, str]:
                     "name": "probe",
                     "image": cluster.deployment_image("api", "api"),
                     "imagePullPolicy": "IfNotPresent",
-                    "command": ["python", "-c", PROBE_SCRIPT],
+                    "command": ["python", "-c", CONNECT_SCRIPT, json.dumps(targets), name],
                     "securityContext": container_sc,
                     "resources": {
                         "requests": {"cpu": "10m", "memory": "32Mi"},
@@ -71,17 +87,18 @@ def netpol_probe(cluster: Cluster, timeout: float = 120) -> dict[str, str]:
             ],
         },
     }
-    cluster.core.create_namespaced_pod(cluster.ns, pod)
+    cluster.core.create_namespaced_pod(namespace, pod)
     try:
 
         def finished() -> bool:
-            phase = cluster.core.read_namespaced_pod(name, cluster.ns).status.phase
+            phase = cluster.core.read_namespaced_pod(pod_name, namespace).status.phase
             return phase in ("Succeeded", "Failed")
 
-        wait_for(finished, timeout, 1, f"probe pod {name} to finish")
-        return json.loads(cluster.logs(name).strip().splitlines()[-1])
+        wait_for(finished, timeout, 1, f"probe pod {pod_name} to finish")
+        log = cluster.core.read_namespaced_pod_log(pod_name, namespace)
+        return json.loads(log.strip().splitlines()[-1])
     finally:
-        cluster.core.delete_namespaced_pod(name, cluster.ns, grace_period_seconds=0)
+        cluster.core.delete_namespaced_pod(pod_name, namespace, grace_period_seconds=0)
 
 
 def privileged_pod_refusal(cluster: Cluster) -> str:

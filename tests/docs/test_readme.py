@@ -26,7 +26,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
 
 
 def test_the_everyday_targets_have_help() -> None:
-    assert {"up", "down", "logs", "images", "test", "lint", "bench", "clean"} <= help_targets()
+    assert {"up", "down", "logs", "test", "lint", "bench", "clean"} <= help_targets()
 
 
 def test_every_relative_link_points_at_a_file() -> None:

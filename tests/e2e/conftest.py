@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from demo.kube import Cluster
+from demo.kube import DEPLOY_TIMEOUT, Cluster
 
 _REPORT: list[tuple[str, str]] = []
 
@@ -42,3 +42,12 @@ def cluster() -> Iterator[Cluster]:
             f"no usable Kubernetes cluster in the current kubeconfig context ({exc}); run `make cluster`"
         )
     yield kube
+
+
+@pytest.fixture(scope="module")
+def running(cluster: Cluster) -> None:
+    """The dev overlay up and ready: as test_e2e.py leaves it, or applied now (for a file run alone)."""
+    state = cluster.workloads() if cluster.namespace_exists() else {}
+    if not state or any(state.values()):
+        cluster.apply()
+        cluster.wait_ready(DEPLOY_TIMEOUT)
