@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from . import docker
 from .processes import Service
 
-TERMINAL = {"succeeded", "failed"}
+TERMINAL = {"succeeded", "failed", "canceled"}
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,7 @@ def test_stats(client, worker) -> None:
     for text in ("a", "b"):
         wait_finished(client, submit(client, "uppercase", text).json()["id"])
     stats = client.get("/api/stats").json()
-    assert stats["counts"] == {"queued": 0, "running": 0, "succeeded": 2, "failed": 0}
+    assert stats["counts"] == {"queued": 0, "running": 0, "succeeded": 2, "failed": 0, "canceled": 0}
     assert stats["finished_last_minute"] == 2
     assert stats["queue_depth"] == 0
     assert stats["workers"] == 1

@@ -9,7 +9,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model
 
-from conveyor_core import tasks
+from conveyor_core import schedule, tasks
+
+
+def _run_at(value: Any) -> datetime | None:
+    return None if value is None else schedule.parse_rfc3339(value)
+
+
+RunAt = Annotated[datetime | None, PlainValidator(_run_at, json_schema_input_type=datetime | None)]
+MAX_DELAY = schedule.MAX_DELAY_SECONDS
+DelaySeconds = Annotated[float | None, Field(ge=0, le=schedule.MAX_DELAY_SECONDS)]
 
 
 class Status(StrEnum):
@@ -17,6 +26,7 @@ class Status(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    canceled = "canceled"
 
 
 def job_create(registry: dict[str, tasks.Task]) -> Any:
@@ -29,7 +39,13 @@ def job_create(registry: dict[str, tasks.Task]) -> Any:
         variants.append(
             create_model(
                 f"{title}Job",
-                __config__=ConfigDict(extra="forbid", strict=True, title=f"{name} job"),
+                __config__=ConfigDict(
+                    extra="forbid",
+                    strict=True,
+                    title=f"{name} job",
+                    # One way to say when, or neither (at once).
+                    json_schema_extra={"not": {"required": ["run_at", "delay_seconds"]}},
+                ),
                 __doc__=task.description,
                 task=(Literal[name], Field(description="Name of a registered task")),
                 input=(
@@ -43,6 +59,17 @@ def job_create(registry: dict[str, tasks.Task]) -> Any:
                         gt=0,
                         le=tasks.MAX_TIMEOUT_SECONDS,
                         description="How long one attempt may run before it counts as failed",
+                    ),
+                ),
+                run_at=(
+                    RunAt,
+                    Field(None, description="When to run it (RFC 3339); a time in the past means now"),
+                ),
+                delay_seconds=(
+                    DelaySeconds,
+                    Field(
+                        None,
+                        description=f"Run it this many seconds from now, at most {MAX_DELAY}",
                     ),
                 ),
             )
@@ -62,6 +89,10 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    run_at: datetime | None = Field(None, description="When the job was scheduled to run; null: at once")
+    cancel_requested_at: datetime | None = Field(
+        None, description="When a cancel was asked for (a running job stops within a second or two)"
+    )
 
 
 class JobPage(BaseModel):

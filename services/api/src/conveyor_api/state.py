@@ -21,6 +21,7 @@ from .store import JobStore
 log = logging.getLogger("conveyor.api")
 
 GAUGE_REFRESH_SECONDS = 5
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 
 
 class State:
@@ -82,9 +83,7 @@ class State:
         counts, recent = await self.store.counts()
         depth, workers = await self.queue()
         return {
-            "counts": {
-                status: counts.get(status, 0) for status in ("queued", "running", "succeeded", "failed")
-            },
+            "counts": {status: counts.get(status, 0) for status in STATUSES},
             "queue_depth": depth,
             "finished_last_minute": recent,
             "workers": workers,

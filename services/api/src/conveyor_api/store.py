@@ -13,8 +13,17 @@ from conveyor_core.migrate import HEAD
 from conveyor_core.streams import EPOCH_CHANGED
 
 COLUMNS = (
-    "id, task, input, status, result, error, attempts, timeout_seconds, created_at, started_at, finished_at"
+    "id, task, input, status, result, error, attempts, timeout_seconds, created_at, started_at, finished_at,"
+    " cancel_requested_at, run_at"
 )
+# A scheduled job waits for the relay until its time (dispatch_after); a
+# run_at in the past is due at once.
+INSERT = f"""
+INSERT INTO jobs (task, input, timeout_seconds, idempotency_key, run_at, dispatch_after)
+SELECT %(task)s, %(input)s, %(timeout)s, %(key)s, due, greatest(now(), due)
+FROM (SELECT coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s)) AS due) AS d
+ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
+"""
 # Only a job no worker has touched yet (a claim, a retry or a hand-back moves
 # dispatch_after), and created after Redis was last found to have lost its
 # data: an older one's XADD may have gone to the lost data set.
@@ -22,6 +31,19 @@ MARK_DISPATCHED = (
     "UPDATE jobs SET dispatched_at = now() WHERE id = ANY(%s) AND status = 'queued'"
     f" AND dispatched_at IS NULL AND dispatch_after = created_at AND created_at > {EPOCH_CHANGED}"
 )
+
+
+# A queued job is canceled at once; a running one is asked to stop (its worker
+# records the outcome). The row lock orders this against a claim or a finish:
+# whichever comes second sees the other's result.
+CANCEL = f"""
+UPDATE jobs SET
+    status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
+    finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+    cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE id = %s AND status IN ('queued', 'running')
+RETURNING {COLUMNS}
+"""
 
 
 # A cursor is the last row's (created_at in microseconds since 1970, id): any
@@ -39,22 +61,36 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return EPOCH + timedelta(microseconds=int(micros)), UUID(hex=job_id)
 
 
+def is_due(row: dict[str, Any]) -> bool:
+    """Due at once (the API dispatches it), or scheduled (the relay will)."""
+    return row["run_at"] is None or row["run_at"] <= row["created_at"]
+
+
 class JobStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
     async def create(
-        self, task: str, value: Any, timeout_seconds: float, idempotency_key: str | None
+        self,
+        task: str,
+        value: Any,
+        timeout_seconds: float,
+        idempotency_key: str | None,
+        run_at: datetime | None = None,
+        delay_seconds: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store a job, not yet dispatched; return it and whether it is new
         (False: an earlier submit with the same idempotency key, as it is now)."""
+        params = {
+            "task": task,
+            "input": Jsonb(value),
+            "timeout": timeout_seconds,
+            "key": idempotency_key,
+            "run_at": run_at,
+            "delay": delay_seconds,
+        }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                f"INSERT INTO jobs (task, input, timeout_seconds, idempotency_key)"
-                f" VALUES (%s, %s, %s, %s)"
-                f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}",
-                (task, Jsonb(value), timeout_seconds, idempotency_key),
-            )
+            cur = await conn.execute(INSERT, params)
             row = await cur.fetchone()
             if row is not None:
                 return row, True
@@ -78,6 +114,12 @@ class JobStore:
     async def get(self, job_id: UUID) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+            return await cur.fetchone()
+
+    async def cancel(self, job_id: UUID) -> dict[str, Any] | None:
+        """Cancel a queued job, or ask a running one to stop; None if it is neither."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(CANCEL, (job_id,))
             return await cur.fetchone()
 
     async def page(

@@ -7,7 +7,8 @@ Loops sharing one event loop:
 - leases (leases.py): renew the leases of the jobs held, sweep expired ones;
 - relay (relay.py): put queued jobs that are not on the stream on it, and
   notice a Redis that lost its data;
-- housekeeping (housekeeping.py): presence, unclaimed entries, trimming.
+- housekeeping (housekeeping.py): presence, unclaimed entries, trimming;
+- cancels (cancels.py): stop the attempts whose job was canceled.
 
 Once a job is claimed its recovery depends on PostgreSQL alone: if this worker
 dies, its leases expire and another worker puts the jobs back in the queue.
@@ -36,6 +37,7 @@ from conveyor_core.logs import job_context
 
 from . import metrics
 from .attempts import Attempts
+from .cancels import Cancels
 from .housekeeping import Entries, Housekeeping
 from .leases import Leases
 from .recorder import Recorder
@@ -58,11 +60,13 @@ class Worker:
         self.held: dict[str, int] = {}  # job id -> attempt: claimed and not yet recorded
         self.running: dict[str, asyncio.Task[None]] = {}  # job id -> the attempt's task
         self.abandoned: set[str] = set()  # running jobs whose lease we lost
+        self.canceling: set[str] = set()  # running jobs whose cancel was asked for
         self.attempts = Attempts(settings)
         self.recorder = Recorder(self.store, self.held, self._pause)
         self.leases = Leases(settings, self.store, self.held, self._abandon)
         self.relay = Relay(self.store, client)
         self.housekeeping = Housekeeping(settings, self.store, client, self.name, self._free, self._take_over)
+        self.cancels = Cancels(self.store, self.held, self.running, self._cancel)
         self.slot_free = asyncio.Event()
         self.stopping = asyncio.Event()
         self.last_tick = time.monotonic()
@@ -83,6 +87,7 @@ class Worker:
                 ("leases", self.leases.loop),
                 ("relay", self.relay.loop),
                 ("housekeeping", self.housekeeping.loop),
+                ("cancels", self.cancels.loop),
             )
         ]
         try:
@@ -231,12 +236,16 @@ class Worker:
                 if job_id in self.abandoned:
                     outcome = None
                     metrics.FINISHED.labels(name, "superseded").inc()
+                elif job_id in self.canceling:
+                    outcome = {"status": "canceled", "error": f"canceled while running (attempt {attempt})"}
+                    log.info("job canceled while running", extra={"task": name, "attempt": attempt})
                 else:
                     outcome = {"status": "queued", "handback": True}
                     log.info("job handed back at shutdown", extra={"task": name, "attempt": attempt})
             finally:
                 self.running.pop(job_id, None)
                 self.abandoned.discard(job_id)
+                self.canceling.discard(job_id)
                 metrics.INFLIGHT.set(len(self.running))
                 self.slot_free.set()
             metrics.DURATION.labels(name).observe(time.perf_counter() - started)
@@ -248,6 +257,13 @@ class Worker:
         for job_id in jobs:
             if (task := self.running.get(job_id)) is not None:
                 self.abandoned.add(job_id)
+                task.cancel()
+
+    def _cancel(self, jobs: set[str]) -> None:
+        """Their cancel was asked for: stop the attempts, record them canceled."""
+        for job_id in jobs - self.canceling:
+            if (task := self.running.get(job_id)) is not None:
+                self.canceling.add(job_id)
                 task.cancel()
 
     async def _pause(self, what: str, exc: BaseException) -> None:

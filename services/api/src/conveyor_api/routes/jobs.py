@@ -14,7 +14,7 @@ from ..bodies import JsonRoute
 from ..deps import AppState, Dispatch, Store
 from ..errors import ApiError
 from ..models import Error, Job, JobPage, Stats, Status, job_create
-from ..store import CURSOR_PATTERN
+from ..store import CURSOR_PATTERN, JobStore, is_due
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Error, "description": "Invalid request, unknown task or invalid input"},
@@ -30,6 +30,15 @@ SUBMITTED: dict[str, Any] = {
         },
     },
 }
+
+
+async def _not_in_state(store: JobStore, job_id: UUID, why: str) -> ApiError:
+    """404 for an unknown job, else 409 naming the status it is in."""
+    row = await store.get(job_id)
+    if row is None:
+        return ApiError(404, "not_found", f"no job {job_id}")
+    status = row["status"]
+    return ApiError(409, "invalid_state", f"job {job_id} is {status}: {why}", {"status": status})
 
 
 def create_router() -> APIRouter:
@@ -59,7 +68,11 @@ def create_router() -> APIRouter:
         """Queue a job. Repeating a submit with the same `Idempotency-Key` returns the
         first job instead of creating a second one."""
         value = job.model_dump(mode="json", include={"input"})["input"]
-        row, created = await store.create(job.task, value, job.timeout_seconds, idempotency_key)
+        if job.run_at is not None and job.delay_seconds is not None:
+            raise ApiError(422, "invalid_request", "body: give run_at or delay_seconds, not both")
+        row, created = await store.create(
+            job.task, value, job.timeout_seconds, idempotency_key, job.run_at, job.delay_seconds
+        )
         job_id = row["id"]
         bind_job(job_id)  # this request's log lines, its access line included, name the job
         if not created:
@@ -67,12 +80,13 @@ def create_router() -> APIRouter:
                 raise ApiError(409, "idempotency_conflict", "this Idempotency-Key named a different job")
             # A retried submit may follow a lost entry or a crash before the
             # XADD: dispatch again (workers claim once), or leave it to the relay.
-            if row["status"] == "queued" and not await dispatcher.dispatch(str(job_id)):
+            if row["status"] == "queued" and is_due(row) and not await dispatcher.dispatch(str(job_id)):
                 await store.undispatch(job_id)
             response.headers["Idempotent-Replayed"] = "true"
         else:
             metrics.SUBMITTED.labels(job.task).inc()
-            await dispatcher.dispatch(str(job_id))
+            if is_due(row):
+                await dispatcher.dispatch(str(job_id))
         response.headers["Location"] = f"/api/jobs/{job_id}"
         return row
 
@@ -86,6 +100,31 @@ def create_router() -> APIRouter:
         row = await store.get(job_id)
         if row is None:
             raise ApiError(404, "not_found", f"no job {job_id}")
+        return row
+
+    @router.post(
+        "/jobs/{job_id}/cancel",
+        response_model=Job,
+        responses={
+            200: {"description": "Canceled: the job was queued or scheduled and will never run"},
+            202: {
+                "model": Job,
+                "description": "Asked to stop: the job is running; its worker records it canceled",
+            },
+            **ERRORS,
+            404: {"model": Error, "description": "No such job"},
+            409: {"model": Error, "description": "The job already finished (`details.status` says how)"},
+        },
+    )
+    async def cancel_job(job_id: UUID, store: Store, response: Response) -> dict[str, Any]:
+        """Cancel a job. A queued or scheduled job is canceled at once; a running one
+        stops within a second or two and is then recorded `canceled`."""
+        bind_job(job_id)
+        row = await store.cancel(job_id)
+        if row is None:
+            raise await _not_in_state(store, job_id, "only a queued or running job can be canceled")
+        if row["status"] == "running":
+            response.status_code = 202
         return row
 
     @router.get("/jobs", response_model=JobPage, responses=ERRORS)
