@@ -41,11 +41,11 @@ class Dispatcher:
         """False while Redis recently failed (the dispatcher is not trying it)."""
         return time.monotonic() >= self._paused_until
 
-    async def dispatch(self, job_id: str) -> bool:
+    async def dispatch(self, job_id: str, priority: str = "normal") -> bool:
         if not self.available:
             return False
         try:
-            await streams.dispatch(self.client, [job_id])
+            await streams.dispatch(self.client, [(job_id, priority)])
         except (redis.RedisError, OSError) as exc:
             self.failed(exc)
             return False

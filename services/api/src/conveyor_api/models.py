@@ -29,6 +29,12 @@ class Status(StrEnum):
     canceled = "canceled"
 
 
+class Priority(StrEnum):
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
 def job_create(registry: dict[str, tasks.Task]) -> Any:
     """The submit body: one model per task, told apart by ``task``. Each
     publishes its task's input schema and validates the input with the task's
@@ -61,6 +67,13 @@ def job_create(registry: dict[str, tasks.Task]) -> Any:
                         description="How long one attempt may run before it counts as failed",
                     ),
                 ),
+                priority=(
+                    Annotated[Priority, Field(strict=False)],  # JSON strings name the members
+                    Field(
+                        Priority.normal,
+                        description="Workers take higher levels first (never starving lower ones)",
+                    ),
+                ),
                 run_at=(
                     RunAt,
                     Field(None, description="When to run it (RFC 3339); a time in the past means now"),
@@ -89,6 +102,7 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    priority: Priority = Priority.normal
     run_at: datetime | None = Field(None, description="When the job was scheduled to run; null: at once")
     cancel_requested_at: datetime | None = Field(
         None, description="When a cancel was asked for (a running job stops within a second or two)"

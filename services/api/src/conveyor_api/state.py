@@ -68,16 +68,25 @@ class State:
         """Stream entries not yet delivered, and live workers; (None, None) without Redis."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xinfo_groups(streams.STREAM)
                 pipe.zcount(streams.WORKERS_KEY, f"({time.time() - streams.WORKER_TTL_SECONDS}", "+inf")
-                groups, workers = await pipe.execute()
-        except redis.ResponseError:  # no stream yet: nothing was ever dispatched
-            return 0, 0
+                for stream in streams.STREAMS.values():
+                    pipe.xinfo_groups(stream)
+                workers, *replies = await pipe.execute(raise_on_error=False)
         except (redis.RedisError, OSError) as exc:
             self.dispatcher.failed(exc)
             return None, None
-        lag = next((g.get("lag") for g in groups if g["name"] == streams.GROUP), 0)
-        return lag or 0, workers
+        if isinstance(workers, Exception):
+            self.dispatcher.failed(workers)
+            return None, None
+        depth = 0
+        for groups in replies:
+            if isinstance(groups, redis.ResponseError):  # no stream yet: nothing dispatched there
+                continue
+            if isinstance(groups, Exception):
+                self.dispatcher.failed(groups)
+                return None, None
+            depth += next((g.get("lag") or 0 for g in groups if g["name"] == streams.GROUP), 0)
+        return depth, workers
 
     async def stats(self) -> dict[str, Any]:
         counts, recent = await self.store.counts()

@@ -14,13 +14,13 @@ from conveyor_core.streams import EPOCH_CHANGED
 
 COLUMNS = (
     "id, task, input, status, result, error, attempts, timeout_seconds, created_at, started_at, finished_at,"
-    " cancel_requested_at, run_at"
+    " cancel_requested_at, run_at, priority"
 )
 # A scheduled job waits for the relay until its time (dispatch_after); a
 # run_at in the past is due at once.
 INSERT = f"""
-INSERT INTO jobs (task, input, timeout_seconds, idempotency_key, run_at, dispatch_after)
-SELECT %(task)s, %(input)s, %(timeout)s, %(key)s, due, greatest(now(), due)
+INSERT INTO jobs (task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after)
+SELECT %(task)s, %(input)s, %(timeout)s, %(key)s, %(priority)s, due, greatest(now(), due)
 FROM (SELECT coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s)) AS due) AS d
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
 """
@@ -78,6 +78,7 @@ class JobStore:
         idempotency_key: str | None,
         run_at: datetime | None = None,
         delay_seconds: float | None = None,
+        priority: str = "normal",
     ) -> tuple[dict[str, Any], bool]:
         """Store a job, not yet dispatched; return it and whether it is new
         (False: an earlier submit with the same idempotency key, as it is now)."""
@@ -88,6 +89,7 @@ class JobStore:
             "key": idempotency_key,
             "run_at": run_at,
             "delay": delay_seconds,
+            "priority": priority,
         }
         async with self.pool.connection() as conn:
             cur = await conn.execute(INSERT, params)

@@ -51,8 +51,8 @@ class Relay:
                 wait = None
             await asyncio.sleep(RELAY_SECONDS if wait is None else min(max(wait, 0.01), RELAY_SECONDS))
 
-    async def _send(self, ids: list[str]) -> None:
-        await streams.dispatch(self.redis, ids)
+    async def _send(self, jobs: list[tuple[str, str]]) -> None:
+        await streams.dispatch(self.redis, jobs)
 
     async def _check_epoch(self) -> None:
         current = await streams.epoch(self.redis)

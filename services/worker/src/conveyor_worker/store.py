@@ -101,7 +101,7 @@ WHERE j.status = 'running' AND j.cancel_requested_at IS NOT NULL
 # scheduled for later (then it is the relay's). SKIP LOCKED lets several
 # workers relay without doing it twice.
 DUE = f"""
-SELECT id FROM jobs
+SELECT id, priority FROM jobs
 WHERE status = 'queued' AND dispatched_at IS NULL AND dispatch_after <= now()
   AND (attempts > 0 OR dispatch_after > created_at
        OR created_at < now() - interval '{DISPATCH_GRACE_SECONDS:g} seconds')
@@ -165,14 +165,15 @@ class WorkerStore:
             cur = await conn.execute(SWEEP, (limit,))
             return await cur.fetchall()
 
-    async def relay(self, limit: int, send: Callable[[list[str]], Awaitable[None]]) -> int:
-        """Pass due jobs to ``send`` (which puts them on the stream) and mark them
-        dispatched, in one transaction: if sending fails, nothing is marked."""
+    async def relay(self, limit: int, send: Callable[[list[tuple[str, str]]], Awaitable[None]]) -> int:
+        """Pass due jobs, (id, priority), to ``send`` (which puts them on the stream)
+        and mark them dispatched, in one transaction: if sending fails, nothing is marked."""
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(DUE, (limit,))
-            ids = [str(row["id"]) for row in await cur.fetchall()]
+            jobs = [(str(row["id"]), row["priority"]) for row in await cur.fetchall()]
+            ids = [job_id for job_id, _ in jobs]
             if ids:
-                await send(ids)
+                await send(jobs)
                 await conn.execute(MARK_RELAYED, (ids,))
             return len(ids)
 

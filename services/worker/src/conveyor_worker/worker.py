@@ -171,41 +171,62 @@ class Worker:
         return 0 if self.stopping.is_set() else self.settings.worker_concurrency - len(self.running)
 
     async def _consume_loop(self) -> None:
+        reads = 0
         while not self.stopping.is_set():
             free = self._free()
             if free <= 0:
                 self.slot_free.clear()
                 await self.slot_free.wait()
                 continue
+            order = streams.read_order(reads)
+            reads += 1
             try:
-                reply = await self.redis.xreadgroup(
-                    streams.GROUP, self.name, {streams.STREAM: ">"}, count=free, block=READ_BLOCK_MS
-                )
+                batches = await self._read(order, free)
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                # The stream or its group is gone: the relay notices the lost data.
+                # A stream or its group is gone: the relay notices the lost data.
                 with contextlib.suppress(*REDIS_ERRORS):
                     await streams.ensure_group(self.redis)
                 continue
             except REDIS_ERRORS as exc:
                 await self._pause("redis unavailable", exc)
                 continue
-            if reply:
-                await self._start(reply[0][1], wait_for_db=True)
+            if batches:
+                await self._start(batches, wait_for_db=True)
 
-    async def _take_over(self, entries: Entries) -> None:
-        await self._start(entries, wait_for_db=False)
+    async def _read(self, order: list[str], free: int) -> list[tuple[str, Entries]]:
+        """Up to ``free`` new entries, taking the streams in ``order``; when all
+        are empty, wait for the first entry on any of them."""
+        batches: list[tuple[str, Entries]] = []
+        for stream in order:
+            wanted = free - sum(len(entries) for _, entries in batches)
+            if wanted <= 0:
+                break
+            reply = await self.redis.xreadgroup(streams.GROUP, self.name, {stream: ">"}, count=wanted)
+            if reply and reply[0][1]:
+                batches.append((stream, reply[0][1]))
+        if batches:
+            return batches
+        # One entry per stream at most: a wake-up, the next round reads the rest.
+        reply = await self.redis.xreadgroup(
+            streams.GROUP, self.name, dict.fromkeys(order, ">"), count=1, block=READ_BLOCK_MS
+        )
+        return [(stream, entries) for stream, entries in reply or [] if entries]
 
-    async def _start(self, entries: Entries, *, wait_for_db: bool) -> None:
+    async def _take_over(self, stream: str, entries: Entries) -> None:
+        await self._start([(stream, entries)], wait_for_db=False)
+
+    async def _start(self, batches: list[tuple[str, Entries]], *, wait_for_db: bool) -> None:
         """Claim the entries' jobs and run those we got; acknowledge every entry
         once the claim is in PostgreSQL. While the database is down, the entries
         we read wait here (reading more would not help); whatever is left
         pending, housekeeping takes over once idle."""
         jobs = set()
-        for _, fields in entries:
-            with contextlib.suppress(ValueError):
-                jobs.add(str(UUID((fields or {}).get("job", ""))))
+        for _, entries in batches:
+            for _, fields in entries:
+                with contextlib.suppress(ValueError):
+                    jobs.add(str(UUID((fields or {}).get("job", ""))))
         while True:
             try:
                 rows = await self.store.claim(
@@ -223,7 +244,10 @@ class Worker:
         metrics.INFLIGHT.set(len(self.running))
         # Claimed, or running elsewhere, or done: the entries have served.
         with contextlib.suppress(*REDIS_ERRORS):
-            await self.redis.xack(streams.STREAM, streams.GROUP, *(entry_id for entry_id, _ in entries))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, entries in batches:
+                    pipe.xack(stream, streams.GROUP, *(entry_id for entry_id, _ in entries))
+                await pipe.execute()
 
     async def _execute(self, row: dict[str, Any]) -> None:
         job_id, name, attempt = str(row["id"]), row["task"], row["attempts"]

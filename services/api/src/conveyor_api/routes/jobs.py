@@ -71,7 +71,13 @@ def create_router() -> APIRouter:
         if job.run_at is not None and job.delay_seconds is not None:
             raise ApiError(422, "invalid_request", "body: give run_at or delay_seconds, not both")
         row, created = await store.create(
-            job.task, value, job.timeout_seconds, idempotency_key, job.run_at, job.delay_seconds
+            job.task,
+            value,
+            job.timeout_seconds,
+            idempotency_key,
+            job.run_at,
+            job.delay_seconds,
+            job.priority.value,
         )
         job_id = row["id"]
         bind_job(job_id)  # this request's log lines, its access line included, name the job
@@ -80,13 +86,14 @@ def create_router() -> APIRouter:
                 raise ApiError(409, "idempotency_conflict", "this Idempotency-Key named a different job")
             # A retried submit may follow a lost entry or a crash before the
             # XADD: dispatch again (workers claim once), or leave it to the relay.
-            if row["status"] == "queued" and is_due(row) and not await dispatcher.dispatch(str(job_id)):
+            replayed = str(job_id), row["priority"]
+            if row["status"] == "queued" and is_due(row) and not await dispatcher.dispatch(*replayed):
                 await store.undispatch(job_id)
             response.headers["Idempotent-Replayed"] = "true"
         else:
             metrics.SUBMITTED.labels(job.task).inc()
             if is_due(row):
-                await dispatcher.dispatch(str(job_id))
+                await dispatcher.dispatch(str(job_id), row["priority"])
         response.headers["Location"] = f"/api/jobs/{job_id}"
         return row
 
