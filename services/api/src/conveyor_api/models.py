@@ -124,6 +124,20 @@ class Stats(BaseModel):
     redis: str = Field(description='"ok" or "degraded"')
 
 
+class RetryMany(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["failed", "canceled"] = Field(description="Retry the jobs in this status")
+    task: str | None = Field(None, max_length=200, description="Only this task's jobs")
+    dry_run: bool = Field(True, description="Only count them (the default): look before you leap")
+
+
+class RetryManyResult(BaseModel):
+    dry_run: bool
+    matched: int = Field(description="Jobs in that status (and of that task) before this call")
+    retried: int = Field(description="Jobs put back in the queue by this call (at most `limit`)")
+    limit: int = Field(description="The most one call retries: repeat it while `matched` > `retried`")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 

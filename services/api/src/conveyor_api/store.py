@@ -46,6 +46,26 @@ RETURNING {COLUMNS}
 """
 
 
+# Back in the queue under a new attempt (the claim increments the number, so
+# every earlier attempt stays fenced out), with a fresh budget of attempts;
+# the relay dispatches it within a second.
+REQUEUE = """
+status = 'queued', result = NULL, error = NULL, started_at = NULL, finished_at = NULL,
+cancel_requested_at = NULL, worker = NULL, lease_until = NULL, dispatched_at = NULL,
+dispatch_after = now(), attempts_before = attempts
+"""
+RETRY = f"UPDATE jobs SET {REQUEUE} WHERE id = %s AND status IN ('failed', 'canceled') RETURNING {COLUMNS}"
+RETRYABLE = "status = %(status)s AND (%(task)s::text IS NULL OR task = %(task)s)"
+RETRY_MANY = f"""
+WITH picked AS (
+    SELECT id FROM jobs WHERE {RETRYABLE} ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs SET {REQUEUE} FROM picked WHERE jobs.id = picked.id AND jobs.status = %(status)s
+"""
+# The most jobs one bulk retry puts back (repeat it for more).
+RETRY_MANY_LIMIT = 10_000
+
+
 # A cursor is the last row's (created_at in microseconds since 1970, id): any
 # string of this shape is a valid position, so the pattern is the whole check.
 CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
@@ -123,6 +143,23 @@ class JobStore:
         async with self.pool.connection() as conn:
             cur = await conn.execute(CANCEL, (job_id,))
             return await cur.fetchone()
+
+    async def retry(self, job_id: UUID) -> dict[str, Any] | None:
+        """Put a failed or canceled job back in the queue; None if it is neither."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(RETRY, (job_id,))
+            return await cur.fetchone()
+
+    async def retry_many(self, status: str, task: str | None, dry_run: bool) -> tuple[int, int]:
+        """How many jobs match, and how many were put back (at most RETRY_MANY_LIMIT)."""
+        params = {"status": status, "task": task, "limit": RETRY_MANY_LIMIT}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(f"SELECT count(*) AS n FROM jobs WHERE {RETRYABLE}", params)
+            matched = (await cur.fetchone())["n"]
+            if dry_run or not matched:
+                return matched, 0
+            cur = await conn.execute(RETRY_MANY, params)
+            return matched, cur.rowcount
 
     async def page(
         self, status: str | None, limit: int, before: str | None

@@ -13,8 +13,8 @@ from .. import metrics
 from ..bodies import JsonRoute
 from ..deps import AppState, Dispatch, Store
 from ..errors import ApiError
-from ..models import Error, Job, JobPage, Stats, Status, job_create
-from ..store import CURSOR_PATTERN, JobStore, is_due
+from ..models import Error, Job, JobPage, RetryMany, RetryManyResult, Stats, Status, job_create
+from ..store import CURSOR_PATTERN, RETRY_MANY_LIMIT, JobStore, is_due
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Error, "description": "Invalid request, unknown task or invalid input"},
@@ -133,6 +133,32 @@ def create_router() -> APIRouter:
         if row["status"] == "running":
             response.status_code = 202
         return row
+
+    @router.post(
+        "/jobs/{job_id}/retry",
+        response_model=Job,
+        responses={
+            200: {"description": "Back in the queue under a new attempt"},
+            **ERRORS,
+            404: {"model": Error, "description": "No such job"},
+            409: {"model": Error, "description": "The job is not failed or canceled (`details.status`)"},
+        },
+    )
+    async def retry_job(job_id: UUID, store: Store) -> dict[str, Any]:
+        """Put a failed or canceled job back in the queue, with a fresh budget of
+        attempts; a worker starts it within a second or two."""
+        bind_job(job_id)
+        row = await store.retry(job_id)
+        if row is None:
+            raise await _not_in_state(store, job_id, "only a failed or canceled job can be retried")
+        return row
+
+    @router.post("/jobs/retry", response_model=RetryManyResult, responses=ERRORS)
+    async def retry_jobs(request: RetryMany, store: Store) -> dict[str, Any]:
+        """Retry every failed (or canceled) job, or those of one task, after an
+        incident: first with `dry_run` (the default) to see how many, then for real."""
+        matched, retried = await store.retry_many(request.status, request.task, request.dry_run)
+        return {"dry_run": request.dry_run, "matched": matched, "retried": retried, "limit": RETRY_MANY_LIMIT}
 
     @router.get("/jobs", response_model=JobPage, responses=ERRORS)
     async def list_jobs(
