@@ -42,14 +42,18 @@ class Dispatcher:
         return time.monotonic() >= self._paused_until
 
     async def dispatch(self, job_id: str, priority: str = "normal") -> bool:
+        return await self.dispatch_many([(job_id, priority)])
+
+    async def dispatch_many(self, jobs: list[tuple[str, str]]) -> bool:
+        """(job id, priority) pairs, in one pipeline."""
         if not self.available:
             return False
         try:
-            await streams.dispatch(self.client, [(job_id, priority)])
+            await streams.dispatch(self.client, jobs)
         except (redis.RedisError, OSError) as exc:
             self.failed(exc)
             return False
-        self._dispatched.append(job_id)
+        self._dispatched.extend(job_id for job_id, _ in jobs)
         return True
 
     def failed(self, exc: Exception) -> None:

@@ -35,16 +35,25 @@ class Priority(StrEnum):
     low = "low"
 
 
-def job_create(registry: dict[str, tasks.Task]) -> Any:
+IdempotencyKey = Annotated[str | None, Field(None, min_length=1, max_length=200)]
+MAX_BATCH = 1000
+
+
+def job_create(registry: dict[str, tasks.Task], *, batch: bool = False) -> Any:
     """The submit body: one model per task, told apart by ``task``. Each
     publishes its task's input schema and validates the input with the task's
-    own (strict) validation, the one the worker applies too."""
+    own (strict) validation, the one the worker applies too. A batch item also
+    carries its idempotency key (a single submit sends it as a header)."""
     variants = []
     for name, task in sorted(registry.items()):
         title = "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+        extra: dict[str, Any] = {}
+        if batch:
+            extra["idempotency_key"] = (IdempotencyKey, Field(None, description="Makes a retried batch safe"))
         variants.append(
             create_model(
-                f"{title}Job",
+                f"{title}{'BatchItem' if batch else 'Job'}",
+                **extra,
                 __config__=ConfigDict(
                     extra="forbid",
                     strict=True,
@@ -107,6 +116,19 @@ class Job(BaseModel):
     cancel_requested_at: datetime | None = Field(
         None, description="When a cancel was asked for (a running job stops within a second or two)"
     )
+
+
+def batch_create(registry: dict[str, tasks.Task]) -> Any:
+    item = job_create(registry, batch=True)
+    return create_model(
+        "JobBatch",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        jobs=(list[item], Field(min_length=1, max_length=MAX_BATCH, description="Up to 1,000 jobs")),  # type: ignore[valid-type]
+    )
+
+
+class JobList(BaseModel):
+    items: list[Job]
 
 
 class JobPage(BaseModel):

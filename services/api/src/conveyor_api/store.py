@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -81,6 +81,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return EPOCH + timedelta(microseconds=int(micros)), UUID(hex=job_id)
 
 
+INSERT_MANY = f"""
+INSERT INTO jobs (id, task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after)
+SELECT id, task, input, timeout, key, priority, due, greatest(now(), due)
+FROM (
+    SELECT *, coalesce(run_at, now() + make_interval(secs => delay)) AS due
+    FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::float8[], %s::text[], %s::text[],
+                %s::timestamptz[], %s::float8[]) AS u(id, task, input, timeout, key, priority, run_at, delay)
+) AS d
+ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
+"""
+
+
+class Conflict(Exception):
+    """An idempotency key of a batch named a different job; nothing was stored."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
 def is_due(row: dict[str, Any]) -> bool:
     """Due at once (the API dispatches it), or scheduled (the relay will)."""
     return row["run_at"] is None or row["run_at"] <= row["created_at"]
@@ -120,6 +139,50 @@ class JobStore:
                 f"SELECT {COLUMNS} FROM jobs WHERE idempotency_key = %s", (idempotency_key,)
             )
             return await cur.fetchone(), False
+
+    async def create_many(self, items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+        """Store a batch in one statement and one transaction: each job, and
+        whether it is new. Raises Conflict (and stores nothing) when a key names
+        a different job."""
+        ids = [uuid4() for _ in items]
+        columns = (
+            "task",
+            "input",
+            "timeout_seconds",
+            "idempotency_key",
+            "priority",
+            "run_at",
+            "delay_seconds",
+        )
+        arrays = [[item[c] for item in items] for c in columns]
+        arrays[1] = [Jsonb(v) for v in arrays[1]]
+        arrays[2] = [float(v) for v in arrays[2]]
+        arrays[6] = [None if v is None else float(v) for v in arrays[6]]
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(INSERT_MANY, (ids, *arrays))
+            created = {row["id"]: row for row in await cur.fetchall()}
+            replayed = [item["idempotency_key"] for i, item in enumerate(items) if ids[i] not in created]
+            existing = {}
+            if replayed:
+                cur = await conn.execute(
+                    f"SELECT {COLUMNS}, idempotency_key FROM jobs WHERE idempotency_key = ANY(%s)",
+                    (replayed,),
+                )
+                existing = {row.pop("idempotency_key"): row for row in await cur.fetchall()}
+            results = []
+            for i, item in enumerate(items):
+                if ids[i] in created:
+                    results.append((created[ids[i]], True))
+                    continue
+                row = existing[item["idempotency_key"]]
+                if (row["task"], row["input"], row["timeout_seconds"]) != (
+                    item["task"],
+                    item["input"],
+                    item["timeout_seconds"],
+                ):
+                    raise Conflict(i)
+                results.append((row, False))
+            return results
 
     async def mark_dispatched(self, job_ids: list[str]) -> None:
         """Their entries are on the stream: the relay need not dispatch them."""

@@ -13,8 +13,19 @@ from .. import metrics
 from ..bodies import JsonRoute
 from ..deps import AppState, Dispatch, Store
 from ..errors import ApiError
-from ..models import Error, Job, JobPage, RetryMany, RetryManyResult, Stats, Status, job_create
-from ..store import CURSOR_PATTERN, RETRY_MANY_LIMIT, JobStore, is_due
+from ..models import (
+    Error,
+    Job,
+    JobList,
+    JobPage,
+    RetryMany,
+    RetryManyResult,
+    Stats,
+    Status,
+    batch_create,
+    job_create,
+)
+from ..store import CURSOR_PATTERN, RETRY_MANY_LIMIT, Conflict, JobStore, is_due
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Error, "description": "Invalid request, unknown task or invalid input"},
@@ -45,6 +56,7 @@ def create_router() -> APIRouter:
     """Built when the app is: the submit body is a union of the tasks registered by then."""
     router = APIRouter(prefix="/api", tags=["jobs"], route_class=JsonRoute)
     JobCreate = job_create(tasks.REGISTRY)
+    JobBatch = batch_create(tasks.REGISTRY)
 
     @router.post(
         "/jobs",
@@ -96,6 +108,71 @@ def create_router() -> APIRouter:
                 await dispatcher.dispatch(str(job_id), row["priority"])
         response.headers["Location"] = f"/api/jobs/{job_id}"
         return row
+
+    @router.post(
+        "/jobs/batch",
+        status_code=202,
+        response_model=JobList,
+        responses={
+            202: {"description": "Accepted: every job is stored (in one transaction) and will run"},
+            **ERRORS,
+            408: {"model": Error, "description": "The body did not arrive in time"},
+            409: {
+                "model": Error,
+                "description": "An item's idempotency key named another job (`details.index`)",
+            },
+            413: {"model": Error, "description": "Body over API_MAX_BATCH_BODY_BYTES"},
+        },
+    )
+    async def submit_batch(batch: JobBatch, store: Store, dispatcher: Dispatch) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Queue up to 1,000 jobs at once, all or nothing: one invalid item (the
+        error names its index and field) or one conflicting idempotency key, and
+        nothing is stored. An item whose key names an earlier job returns that job."""
+        items = []
+        seen: dict[str, int] = {}
+        for i, job in enumerate(batch.jobs):
+            if job.run_at is not None and job.delay_seconds is not None:
+                raise ApiError(
+                    422, "invalid_request", f"body.jobs.{i}: give run_at or delay_seconds, not both"
+                )
+            if (key := job.idempotency_key) is not None:
+                if key in seen:
+                    raise ApiError(
+                        422,
+                        "invalid_request",
+                        f"body.jobs.{i}.idempotency_key: the same as item {seen[key]}'s",
+                    )
+                seen[key] = i
+            item = job.model_dump(mode="json", include={"input"})
+            item.update(
+                task=job.task,
+                timeout_seconds=job.timeout_seconds,
+                idempotency_key=key,
+                priority=job.priority.value,
+                run_at=job.run_at,
+                delay_seconds=job.delay_seconds,
+            )
+            items.append(item)
+        try:
+            results = await store.create_many(items)
+        except Conflict as exc:
+            raise ApiError(
+                409,
+                "idempotency_conflict",
+                f"body.jobs.{exc.index}.idempotency_key named a different job; nothing was stored",
+                {"index": exc.index},
+            ) from None
+        new = [
+            (str(row["id"]), row["priority"])
+            for row, created in results
+            if is_due(row) and (created or row["status"] == "queued")
+        ]
+        for row, created in results:
+            if created:
+                metrics.SUBMITTED.labels(row["task"]).inc()
+        if new:
+            await dispatcher.dispatch_many(new)
+        return {"items": [row for row, _ in results]}
 
     @router.get(
         "/jobs/{job_id}",
