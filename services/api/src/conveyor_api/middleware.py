@@ -156,7 +156,8 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # path_format: the template without convertors, as OpenAPI names it.
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             metrics.REQUESTS.labels(method, template, str(status)).inc()
             metrics.LATENCY.labels(method, template).observe(elapsed)

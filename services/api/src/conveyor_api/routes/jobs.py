@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from conveyor_core import tasks
 from conveyor_core.logs import bind_job
@@ -50,6 +51,17 @@ async def _not_in_state(store: JobStore, job_id: UUID, why: str) -> ApiError:
         return ApiError(404, "not_found", f"no job {job_id}")
     status = row["status"]
     return ApiError(409, "invalid_state", f"job {job_id} is {status}: {why}", {"status": status})
+
+
+class JobIdConvertor(StringConvertor):
+    """A path segment, but not the name of a sibling route (POST /api/jobs/batch,
+    /api/jobs/retry): a GET there is a 405 for that route, not a job id that
+    fails to parse. FastAPI still validates the id as a UUID (422)."""
+
+    regex = "(?!(?:batch|retry)$)[^/]+"
+
+
+register_url_convertor("job", JobIdConvertor())
 
 
 def create_router() -> APIRouter:
@@ -175,7 +187,7 @@ def create_router() -> APIRouter:
         return {"items": [row for row, _ in results]}
 
     @router.get(
-        "/jobs/{job_id}",
+        "/jobs/{job_id:job}",
         response_model=Job,
         responses={**ERRORS, 404: {"model": Error, "description": "No such job"}},
     )
