@@ -35,7 +35,7 @@ class Priority(StrEnum):
     low = "low"
 
 
-IdempotencyKey = Annotated[str | None, Field(None, min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str | None, Field(None, min_length=1, max_length=200, pattern=tasks.NO_NUL)]
 MAX_BATCH = 1000
 
 
@@ -147,9 +147,9 @@ class Stats(BaseModel):
 
 
 class RetryMany(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     status: Literal["failed", "canceled"] = Field(description="Retry the jobs in this status")
-    task: str | None = Field(None, max_length=200, description="Only this task's jobs")
+    task: str | None = Field(None, max_length=200, pattern=tasks.NO_NUL, description="Only this task's jobs")
     dry_run: bool = Field(True, description="Only count them (the default): look before you leap")
 
 
