@@ -90,8 +90,17 @@ def test_idempotency_keys_per_item(client, db) -> None:
             {"task": "uppercase", "input": "d", "idempotency_key": "d"},
         ],
     )
-    assert twice.status_code == 422 and "body.jobs.1.idempotency_key" in twice.json()["error"]["message"]
-    assert count(db) == 2
+    assert twice.status_code == 202  # one job, returned twice
+    assert twice.json()["items"][0]["id"] == twice.json()["items"][1]["id"] and count(db) == 3
+    other = batch(
+        client,
+        [
+            {"task": "uppercase", "input": "e", "idempotency_key": "e"},
+            {"task": "uppercase", "input": "f", "idempotency_key": "e"},
+        ],
+    )
+    assert other.status_code == 409 and other.json()["error"]["details"] == {"index": 1}
+    assert count(db) == 3
 
 
 def test_a_batch_body_may_be_larger_than_a_single_submit(client) -> None:

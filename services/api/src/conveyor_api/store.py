@@ -175,10 +175,8 @@ class JobStore:
                     results.append((created[ids[i]], True))
                     continue
                 row = existing[item["idempotency_key"]]
-                if (row["task"], row["input"], row["timeout_seconds"]) != (
-                    item["task"],
-                    item["input"],
-                    item["timeout_seconds"],
+                if (row["task"], row["input"], row["timeout_seconds"]) != tuple(
+                    item[c] for c in ("task", "input", "timeout_seconds")
                 ):
                     raise Conflict(i)
                 results.append((row, False))

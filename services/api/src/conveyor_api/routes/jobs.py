@@ -64,6 +64,20 @@ class JobIdConvertor(StringConvertor):
 register_url_convertor("job", JobIdConvertor())
 
 
+def _same_job(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """What an idempotency key promises: the same task, input and timeout."""
+    return (a["task"], a["input"], a["timeout_seconds"]) == (b["task"], b["input"], b["timeout_seconds"])
+
+
+def _conflict(index: int) -> ApiError:
+    return ApiError(
+        409,
+        "idempotency_conflict",
+        f"body.jobs.{index}.idempotency_key named a different job; nothing was stored",
+        {"index": index},
+    )
+
+
 def create_router() -> APIRouter:
     """Built when the app is: the submit body is a union of the tasks registered by then."""
     router = APIRouter(prefix="/api", tags=["jobs"], route_class=JsonRoute)
@@ -140,40 +154,40 @@ def create_router() -> APIRouter:
         """Queue up to 1,000 jobs at once, all or nothing: one invalid item (the
         error names its index and field) or one conflicting idempotency key, and
         nothing is stored. An item whose key names an earlier job returns that job."""
-        items = []
-        seen: dict[str, int] = {}
+        items: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}  # idempotency key -> index in items
+        same_as: dict[int, int] = {}  # an item repeating an earlier one's key (and job)
         for i, job in enumerate(batch.jobs):
             if job.run_at is not None and job.delay_seconds is not None:
                 raise ApiError(
                     422, "invalid_request", f"body.jobs.{i}: give run_at or delay_seconds, not both"
                 )
-            if (key := job.idempotency_key) is not None:
-                if key in seen:
-                    raise ApiError(
-                        422,
-                        "invalid_request",
-                        f"body.jobs.{i}.idempotency_key: the same as item {seen[key]}'s",
-                    )
-                seen[key] = i
             item = job.model_dump(mode="json", include={"input"})
             item.update(
                 task=job.task,
                 timeout_seconds=job.timeout_seconds,
-                idempotency_key=key,
+                idempotency_key=job.idempotency_key,
                 priority=job.priority.value,
                 run_at=job.run_at,
                 delay_seconds=job.delay_seconds,
             )
+            if (key := job.idempotency_key) is not None and key in seen:
+                first = items[seen[key]]
+                if _same_job(first, item):
+                    same_as[i] = seen[key]
+                    continue
+                raise _conflict(i)
+            if key is not None:
+                seen[key] = len(items)
             items.append(item)
         try:
-            results = await store.create_many(items)
+            stored = iter(await store.create_many(items))
         except Conflict as exc:
-            raise ApiError(
-                409,
-                "idempotency_conflict",
-                f"body.jobs.{exc.index}.idempotency_key named a different job; nothing was stored",
-                {"index": exc.index},
-            ) from None
+            kept = [i for i in range(len(batch.jobs)) if i not in same_as]
+            raise _conflict(kept[exc.index]) from None
+        results: list[tuple[dict[str, Any], bool]] = []
+        for i in range(len(batch.jobs)):
+            results.append((results[same_as[i]][0], False) if i in same_as else next(stored))
         new = [
             (str(row["id"]), row["priority"])
             for row, created in results
