@@ -1,7 +1,7 @@
 """Every few seconds: say this worker is alive (for /api/stats), take over
 stream entries read but never claimed (their reader died or PostgreSQL was
-down), trim the stream, and give up on entries dispatched long ago and never
-claimed (they are dispatched again)."""
+down), trim the stream, give up on entries dispatched long ago and never
+claimed (they are dispatched again), and delete old finished jobs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from conveyor_core import streams
 from conveyor_core.db import UNAVAILABLE
 
 from . import metrics
+from .retention import Retention
 from .settings import WorkerSettings
 from .store import WorkerStore
 
@@ -43,6 +44,7 @@ class Housekeeping:
         self.name = name
         self.free = free
         self.start = start
+        self.retention = Retention(settings, store)
         self._cursors = dict.fromkeys(streams.STREAMS.values(), "0-0")
 
     async def loop(self) -> None:
@@ -60,6 +62,10 @@ class Housekeeping:
                     )
             except (*REDIS_ERRORS, *UNAVAILABLE) as exc:
                 log.warning("housekeeping failed", extra={"reason": str(exc).strip()})
+            try:  # needs PostgreSQL only
+                await self.retention.run()
+            except UNAVAILABLE as exc:
+                log.warning("retention skipped", extra={"reason": str(exc).strip()})
             rounds += 1
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 

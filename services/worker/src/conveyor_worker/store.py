@@ -129,6 +129,15 @@ WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => %s)
 """
 
 
+# Oldest first; FOR UPDATE rechecks the status of a row changed meanwhile (a retry).
+DELETE_FINISHED = """
+DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE status = %(status)s AND finished_at < now() - make_interval(secs => %(age)s)
+    ORDER BY finished_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+"""
+
+
 class WorkerStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
@@ -198,6 +207,16 @@ class WorkerStore:
             )
             cur = await conn.execute(UNDISPATCH_ALL)
             return cur.rowcount
+
+    async def delete_finished(self, status: str, older_than: float, limit: int) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(DELETE_FINISHED, {"status": status, "age": older_than, "limit": limit})
+            return cur.rowcount
+
+    async def table_bytes(self) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT pg_total_relation_size('jobs') AS n")
+            return (await cur.fetchone())["n"]
 
     async def undispatch_stale(self, older_than: float) -> int:
         async with self.pool.connection() as conn:
