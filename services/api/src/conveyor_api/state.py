@@ -21,6 +21,7 @@ from .store import JobStore
 log = logging.getLogger("conveyor.api")
 
 GAUGE_REFRESH_SECONDS = 5
+FOLD_SECONDS = 1  # how often the counters' deltas are summed up
 STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 
 
@@ -34,15 +35,17 @@ class State:
         self._refresher: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
         self._pool_check: asyncio.Task[None] | None = None
+        self._folder: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         # Don't wait for the database: the API starts (unready) without it.
         await self.pool.open(wait=False)
         self._refresher = asyncio.create_task(self._refresh_gauges())
         self._marker = asyncio.create_task(self.dispatcher.mark_loop())
+        self._folder = asyncio.create_task(self._fold_counts())
 
     async def close(self) -> None:
-        for task in (self._refresher, self._marker):
+        for task in (self._refresher, self._marker, self._folder):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -98,6 +101,13 @@ class State:
             "workers": workers,
             "redis": "ok" if depth is not None else "degraded",
         }
+
+    async def _fold_counts(self) -> None:
+        """Keep the counters' pending deltas few, so that a stats read stays cheap."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.store.fold_counts()
+            await asyncio.sleep(FOLD_SECONDS)
 
     async def _refresh_gauges(self) -> None:
         """Keep the job and queue gauges of /metrics current without querying

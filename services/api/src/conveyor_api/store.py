@@ -93,6 +93,21 @@ ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
 """
 
 
+# Counters (migration 0008) plus the deltas not folded into them yet.
+COUNTS = """
+SELECT status, sum(n)::bigint AS n FROM (
+    SELECT status, n FROM job_counts
+    UNION ALL SELECT status, n FROM job_count_deltas WHERE status <> '_finished'
+) AS c GROUP BY status
+"""
+FINISHED_LAST_MINUTE = """
+SELECT coalesce(sum(n), 0)::bigint AS n FROM (
+    SELECT n FROM job_finished_seconds WHERE at > now() - interval '1 minute'
+    UNION ALL SELECT n FROM job_count_deltas WHERE status = '_finished' AND at > now() - interval '1 minute'
+) AS f
+"""
+
+
 class Conflict(Exception):
     """An idempotency key of a batch named a different job; nothing was stored."""
 
@@ -244,15 +259,18 @@ class JobStore:
         return rows, encode_cursor(rows[-1]) if more else None
 
     async def counts(self) -> tuple[dict[str, int], int]:
-        """Jobs per status, and jobs finished in the last minute."""
+        """Jobs per status, and jobs finished in the last minute: from the
+        maintained counters, never a count of the jobs table."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+            cur = await conn.execute(COUNTS)
             counts = {row["status"]: row["n"] for row in await cur.fetchall()}
-            cur = await conn.execute(
-                "SELECT count(*) AS n FROM jobs WHERE finished_at > now() - interval '1 minute'"
-            )
+            cur = await conn.execute(FINISHED_LAST_MINUTE)
             recent = (await cur.fetchone())["n"]
         return counts, recent
+
+    async def fold_counts(self) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT fold_job_counts()")
 
     async def schema_current(self) -> bool:
         async with self.pool.connection() as conn:

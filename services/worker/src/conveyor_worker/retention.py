@@ -36,3 +36,4 @@ class Retention:
                 if deleted < BATCH:
                     break
         metrics.TABLE_BYTES.set(await self.store.table_bytes())
+        await self.store.fold_counts()  # the API does it too; whichever runs

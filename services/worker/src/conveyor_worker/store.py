@@ -213,6 +213,11 @@ class WorkerStore:
             cur = await conn.execute(DELETE_FINISHED, {"status": status, "age": older_than, "limit": limit})
             return cur.rowcount
 
+    async def fold_counts(self) -> None:
+        """Sum the status counters' deltas (migration 0008) into their totals."""
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT fold_job_counts()")
+
     async def table_bytes(self) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT pg_total_relation_size('jobs') AS n")
