@@ -12,9 +12,11 @@ from psycopg_pool import AsyncConnectionPool
 from conveyor_core.migrate import HEAD
 from conveyor_core.streams import EPOCH_CHANGED
 
+from .coalesce import Coalescer
+
 COLUMNS = (
     "id, task, input, status, result, error, attempts, timeout_seconds, created_at, started_at, finished_at,"
-    " cancel_requested_at, run_at, priority"
+    " priority, run_at, cancel_requested_at"
 )
 # A scheduled job waits for the relay until its time (dispatch_after); a
 # run_at in the past is due at once.
@@ -123,6 +125,8 @@ def is_due(row: dict[str, Any]) -> bool:
 class JobStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        # Concurrent submits without an idempotency key: one INSERT, one commit.
+        self._grouped = Coalescer(self.create_many, max_items=200, lanes=2)
 
     async def create(
         self,
@@ -136,6 +140,17 @@ class JobStore:
     ) -> tuple[dict[str, Any], bool]:
         """Store a job, not yet dispatched; return it and whether it is new
         (False: an earlier submit with the same idempotency key, as it is now)."""
+        if idempotency_key is None:
+            item = {
+                "task": task,
+                "input": value,
+                "timeout_seconds": timeout_seconds,
+                "idempotency_key": None,
+                "priority": priority,
+                "run_at": run_at,
+                "delay_seconds": delay_seconds,
+            }
+            return await self._grouped(item)
         params = {
             "task": task,
             "input": Jsonb(value),

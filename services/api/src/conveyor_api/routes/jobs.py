@@ -4,6 +4,7 @@ local of create_router(), which FastAPI must see as a type, not a name."""
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Header, Query, Response
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -98,13 +99,13 @@ def create_router() -> APIRouter:
     )
     async def submit_job(
         job: JobCreate,  # type: ignore[valid-type]
-        response: Response,
         store: Store,
         dispatcher: Dispatch,
         idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Queue a job. Repeating a submit with the same `Idempotency-Key` returns the
         first job instead of creating a second one."""
+        headers = {}
         value = job.model_dump(mode="json", include={"input"})["input"]
         if job.run_at is not None and job.delay_seconds is not None:
             raise ApiError(422, "invalid_request", "body: give run_at or delay_seconds, not both")
@@ -127,13 +128,14 @@ def create_router() -> APIRouter:
             replayed = str(job_id), row["priority"]
             if row["status"] == "queued" and is_due(row) and not await dispatcher.dispatch(*replayed):
                 await store.undispatch(job_id)
-            response.headers["Idempotent-Replayed"] = "true"
+            headers["Idempotent-Replayed"] = "true"
         else:
             metrics.SUBMITTED.labels(job.task).inc()
             if is_due(row):
                 await dispatcher.dispatch(str(job_id), row["priority"])
-        response.headers["Location"] = f"/api/jobs/{job_id}"
-        return row
+        headers["Location"] = f"/api/jobs/{job_id}"
+        # Serialised once, by orjson, as the Job model would (the hot path's biggest saving).
+        return Response(orjson.dumps(row, option=orjson.OPT_UTC_Z), 202, headers, "application/json")
 
     @router.post(
         "/jobs/batch",
