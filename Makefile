@@ -94,7 +94,7 @@ browser:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "the browser test needs Chromium: install it or set CHROMIUM_PATH" >&2; exit 1; fi; fi
 
-bench: venv secrets images ## submit latency and throughput, end-to-end job throughput (bench/README.md)
+bench: venv secrets images ## submit, bulk submit, end-to-end and drain throughput, stats and scheduling (bench/README.md)
 	$(BIN)/python -m bench.run
 
 # --- Kubernetes ------------------------------------------------------------------------

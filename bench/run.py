@@ -10,6 +10,12 @@
    last `succeeded`), and drained from a full queue (workers started after all
    jobs were accepted: the worker side alone).
 
+3. Bulk submit: 100,000 jobs in batches of 1,000 (POST /api/jobs/batch, 4
+   clients), 2 workers running: jobs/s accepted, and jobs/s run to the end.
+4. /api/stats with 1,000,000 finished jobs in the table: p50/p99 from 10 clients.
+5. Scheduled jobs: 300 jobs due over the next 6 s, 2 workers: how late each
+   started after its time (mean and p99).
+
 It runs the compose stack as its own project (conveyor-bench, ports 28080 and
 28000) from fresh volumes, and removes it at the end. Results are printed and
 written to reports/bench.json.
@@ -44,8 +50,8 @@ def psql(sql: str) -> str:
     ).strip()
 
 
-def submit_request(task: str, value: object) -> bytes:
-    return post("/api/jobs", orjson.dumps({"task": task, "input": value}))
+def submit_request(task: str, value: object, **fields: object) -> bytes:
+    return post("/api/jobs", orjson.dumps({"task": task, "input": value, **fields}))
 
 
 def wait_done(expected: int, timeout: float = 600) -> float:
@@ -69,7 +75,8 @@ def reset(workers: int) -> None:
         "redis",
         "sh",
         "-c",
-        'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli DEL conveyor:jobs >/dev/null',
+        'REDISCLI_AUTH="$(cat /run/secrets/redis_password)"'
+        " redis-cli DEL conveyor:jobs conveyor:jobs:high conveyor:jobs:low >/dev/null",
     )
 
 
@@ -89,6 +96,73 @@ def bench_submit(seconds: float, concurrency: int, rate: float | None = None) ->
         "requests_per_s": round(result.count / result.elapsed),
         "p50_ms": round(result.percentile(50) * 1000, 1),
         "p99_ms": round(result.percentile(99) * 1000, 1),
+    }
+
+
+def batch_request(n: int, size: int) -> bytes:
+    jobs = [{"task": "uppercase", "input": f"bulk {n} {i}"} for i in range(size)]
+    return post("/api/jobs/batch", orjson.dumps({"jobs": jobs}))
+
+
+def bench_bulk(total: int, size: int, workers: int) -> dict:
+    reset(workers)
+    start = time.perf_counter()
+    sent = asyncio.run(
+        run("127.0.0.1", API_PORT, lambda n: batch_request(n, size), total=total // size, concurrency=4)
+    )
+    accepted = time.perf_counter() - start
+    wait_done(total)
+    done = time.perf_counter() - start
+    return {
+        "jobs": total,
+        "batch": size,
+        "workers": workers,
+        "statuses": sent.statuses,
+        "accepted_jobs_per_s": round(total / accepted),
+        "batch_p99_ms": round(sent.percentile(99) * 1000, 1),
+        "run_to_end_jobs_per_s": round(total / done),
+    }
+
+
+def bench_stats(rows: int, seconds: float) -> dict:
+    reset(workers=0)
+    psql(
+        "INSERT INTO jobs (task, input, status, attempts, started_at, finished_at, result)"
+        f" SELECT 'uppercase', '\"x\"', 'succeeded', 1, now() - interval '1 hour', now() - interval '1 hour',"
+        f" '\"X\"' FROM generate_series(1, {rows})"
+    )
+    psql("VACUUM ANALYZE jobs")
+    request = b"GET /api/stats HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    result = asyncio.run(run("127.0.0.1", API_PORT, lambda n: request, duration=seconds, concurrency=10))
+    stats = httpx.get(f"http://127.0.0.1:{API_PORT}/api/stats").json()
+    return {
+        "finished_jobs_in_table": stats["counts"]["succeeded"],
+        "requests_per_s": round(result.count / result.elapsed),
+        "p50_ms": round(result.percentile(50) * 1000, 1),
+        "p99_ms": round(result.percentile(99) * 1000, 1),
+    }
+
+
+def bench_scheduled(jobs: int, spread: float, workers: int) -> dict:
+    reset(workers)
+    base = time.time() + 2
+
+    def make(n: int) -> bytes:
+        due = base + spread * n / jobs
+        run_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(due)) + f".{int(due % 1 * 1e6):06d}Z"
+        return submit_request("uppercase", f"scheduled {n}", run_at=run_at)
+
+    asyncio.run(run("127.0.0.1", API_PORT, make, total=jobs, concurrency=10))
+    wait_done(jobs)
+    late = [
+        float(x) for x in psql("SELECT extract(epoch FROM started_at - run_at) FROM jobs ORDER BY 1").split()
+    ]
+    return {
+        "jobs": jobs,
+        "workers": workers,
+        "mean_late_s": round(sum(late) / len(late), 3),
+        "p99_late_s": round(late[min(len(late) - 1, int(0.99 * len(late)))], 3),
+        "early": sum(1 for x in late if x < 0),
     }
 
 
@@ -123,6 +197,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rate", type=float, default=1000, help="the fixed submit rate of the second run")
+    parser.add_argument("--bulk", type=int, default=100_000, help="jobs of the bulk submit run")
+    parser.add_argument("--stats-rows", type=int, default=1_000_000, help="finished jobs behind /api/stats")
     args = parser.parse_args()
 
     compose("down", "--volumes", "--remove-orphans")
@@ -134,6 +210,12 @@ def main() -> None:
         report["end_to_end"] = [bench_end_to_end(w, args.jobs, args.concurrency) for w in (1, 2)]
         for row in report["end_to_end"]:
             print(f"end to end: {row}", flush=True)
+        report["bulk"] = bench_bulk(args.bulk, 1000, workers=2)
+        print(f"bulk: {report['bulk']}", flush=True)
+        report["scheduled"] = bench_scheduled(300, 6, workers=2)
+        print(f"scheduled: {report['scheduled']}", flush=True)
+        report["stats"] = bench_stats(args.stats_rows, 10)
+        print(f"stats: {report['stats']}", flush=True)
     finally:
         compose("down", "--volumes", "--remove-orphans")
     (ROOT / "reports").mkdir(exist_ok=True)
@@ -151,6 +233,17 @@ def main() -> None:
             f"{row['while_submitting_jobs_per_s']} jobs/s submitted while running, "
             f"{row['drain_jobs_per_s']} jobs/s draining a full queue"
         )
+    b, sc, st = report["bulk"], report["scheduled"], report["stats"]
+    print(
+        f"bulk {b['jobs']} jobs in batches of {b['batch']}: {b['accepted_jobs_per_s']} jobs/s accepted, "
+        f"{b['run_to_end_jobs_per_s']} jobs/s run to the end ({b['workers']} workers)"
+    )
+    print(
+        f"scheduled jobs: started {sc['mean_late_s']} s after their time on average, p99 {sc['p99_late_s']} s"
+    )
+    print(
+        f"/api/stats, {st['finished_jobs_in_table']} finished jobs: p50 {st['p50_ms']}, p99 {st['p99_ms']} ms"
+    )
 
 
 if __name__ == "__main__":

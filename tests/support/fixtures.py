@@ -17,7 +17,7 @@ from demo.wait import wait_for as poll
 from . import docker
 from .processes import Service
 
-TERMINAL = {"succeeded", "failed"}
+TERMINAL = {"succeeded", "failed", "canceled"}
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,12 @@ def test_submit_then_a_worker_runs_it(client, worker) -> None:
     assert done["created_at"] <= done["started_at"] <= done["finished_at"]
 
 
+def test_a_submit_answers_the_job_as_a_read_does(client) -> None:
+    for fields in ({}, {"delay_seconds": 60, "priority": "low"}, {"run_at": "2001-01-01T00:00:00.5+02:00"}):
+        submitted = client.post("/api/jobs", json={"task": "uppercase", "input": "x", **fields})
+        assert submitted.content == client.get(submitted.headers["location"]).content
+
+
 def test_wordcount_result_shape(client, worker) -> None:
     job = submit(client, "wordcount", "to be or not to be").json()
     result = wait_finished(client, job["id"])["result"]
@@ -94,7 +100,7 @@ def test_stats(client, worker) -> None:
     for text in ("a", "b"):
         wait_finished(client, submit(client, "uppercase", text).json()["id"])
     stats = client.get("/api/stats").json()
-    assert stats["counts"] == {"queued": 0, "running": 0, "succeeded": 2, "failed": 0}
+    assert stats["counts"] == {"queued": 0, "running": 0, "succeeded": 2, "failed": 0, "canceled": 0}
     assert stats["finished_last_minute"] == 2
     assert stats["queue_depth"] == 0
     assert stats["workers"] == 1

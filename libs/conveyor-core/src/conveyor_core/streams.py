@@ -11,12 +11,21 @@ epoch below tells when, and the workers then dispatch every queued job again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 import redis.asyncio as redis
 
 from .settings import CommonSettings
 
-STREAM = "conveyor:jobs"
+STREAM = "conveyor:jobs"  # normal priority (the name it had before there were levels)
+# One stream per priority, highest first.
+PRIORITIES = ("high", "normal", "low")
+STREAMS = {"high": "conveyor:jobs:high", "normal": STREAM, "low": "conveyor:jobs:low"}
+# The stream a worker reads first, read after read: high in 6 of 10, normal in
+# 3, low in 1; the others follow in priority order. So higher levels go first
+# most of the time, and a backlog of high jobs cannot starve the lower levels:
+# each still gets its turn first, at least one read in ten.
+FIRST = ("high", "normal", "high", "high", "normal", "high", "low", "high", "normal", "high")
 GROUP = "workers"
 WORKERS_KEY = "conveyor:workers"  # sorted set: consumer name -> last heartbeat (unix time)
 WORKER_TTL_SECONDS = 15  # a worker silent for longer is no longer counted as live
@@ -48,19 +57,26 @@ def create_client(settings: CommonSettings, *, timeout: float = 1.0) -> redis.Re
 
 async def ensure_group(client: redis.Redis) -> None:
     """Create the stream and its consumer group if missing (idempotent)."""
-    try:
-        # Start at 0, not $: entries added before the group existed are still jobs.
-        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    for stream in STREAMS.values():
+        try:
+            # Start at 0, not $: entries added before the group existed are still jobs.
+            await client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
-async def dispatch(client: redis.Redis, job_ids: list[str]) -> None:
-    """Add one stream entry per job, in one round trip."""
+def read_order(read: int) -> list[str]:
+    """The streams in the order the ``read``-th read takes them."""
+    first = FIRST[read % len(FIRST)]
+    return [STREAMS[first], *(STREAMS[p] for p in PRIORITIES if p != first)]
+
+
+async def dispatch(client: redis.Redis, jobs: Iterable[tuple[str, str]]) -> None:
+    """Add one entry per (job id, priority) to its level's stream, in one round trip."""
     async with client.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.xadd(STREAM, {"job": job_id})
+        for job_id, priority in jobs:
+            pipe.xadd(STREAMS[priority], {"job": job_id})
         await pipe.execute()
 
 

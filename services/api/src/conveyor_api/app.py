@@ -44,6 +44,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # The last added is the outermost: Observe sees every response, the 413s
     # and the 500s made by ServerErrors included.
     app.add_middleware(ServerErrors)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.api_body_timeout)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        timeout=settings.api_body_timeout,
+        per_path={"/api/jobs/batch": settings.max_batch_body_bytes},
+    )
     app.add_middleware(Observe, access_log=settings.access_log)
     return app

@@ -59,7 +59,7 @@ def _charset(content_type: str) -> str | None:
 
 def _nul_error(path: list[str | int]) -> ApiError:
     message = "must not contain the NUL character (\\u0000)"
-    if path[:1] == ["input"]:
+    if path[:1] == ["input"] or (path[:1] == ["jobs"] and path[2:3] == ["input"]):  # a batch item's
         where = ".".join(str(p) for p in path)
         return ApiError(
             422,

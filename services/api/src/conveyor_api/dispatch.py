@@ -21,6 +21,7 @@ import redis.asyncio as redis
 
 from conveyor_core import streams
 
+from .coalesce import Coalescer
 from .store import JobStore
 
 log = logging.getLogger("conveyor.api.dispatch")
@@ -35,21 +36,32 @@ class Dispatcher:
         self.store = store
         self._paused_until = 0.0
         self._dispatched: list[str] = []  # on the stream, not yet marked
+        # Concurrent submits' XADDs go in one pipeline.
+        self._grouped = Coalescer(self._dispatch_group, max_items=500)
 
     @property
     def available(self) -> bool:
         """False while Redis recently failed (the dispatcher is not trying it)."""
         return time.monotonic() >= self._paused_until
 
-    async def dispatch(self, job_id: str) -> bool:
+    async def dispatch(self, job_id: str, priority: str = "normal") -> bool:
+        if not self.available:
+            return False
+        return await self._grouped((job_id, priority))
+
+    async def _dispatch_group(self, jobs: list[tuple[str, str]]) -> list[bool]:
+        return [await self.dispatch_many(jobs)] * len(jobs)
+
+    async def dispatch_many(self, jobs: list[tuple[str, str]]) -> bool:
+        """(job id, priority) pairs, in one pipeline."""
         if not self.available:
             return False
         try:
-            await streams.dispatch(self.client, [job_id])
+            await streams.dispatch(self.client, jobs)
         except (redis.RedisError, OSError) as exc:
             self.failed(exc)
             return False
-        self._dispatched.append(job_id)
+        self._dispatched.extend(job_id for job_id, _ in jobs)
         return True
 
     def failed(self, exc: Exception) -> None:

@@ -56,6 +56,12 @@ def explain(errors: list[dict[str, Any]]) -> ApiError:
     """Say what is wrong with a request in the API's terms: the submit body is a
     union told apart by ``task``, whose tag pydantic puts in every location."""
     first = errors[0]
+    if (
+        list(first["loc"][:2]) == ["body", "jobs"]
+        and len(first["loc"]) > 2
+        and isinstance(first["loc"][2], int)
+    ):
+        return explain_item(errors)
     submitted = first.get("input")
     if first["type"] == "union_tag_invalid" and isinstance(submitted, dict):
         name = submitted.get("task")
@@ -84,6 +90,37 @@ def explain(errors: list[dict[str, Any]]) -> ApiError:
             loc = [loc[0], *loc[2:]]
         fixed.append({**e, "loc": loc})
     return ApiError(422, "invalid_request", summarize(fixed), clean(fixed))
+
+
+def explain_item(errors: list[dict[str, Any]]) -> ApiError:
+    """The first invalid item of a batch, named by its index and field."""
+    first = errors[0]
+    index = first["loc"][2]
+    where = f"body.jobs.{index}"
+    submitted = first.get("input")
+    if first["type"] == "union_tag_invalid" and isinstance(submitted, dict):
+        known = tasks.known()
+        name = submitted.get("task")
+        return ApiError(
+            422,
+            "unknown_task",
+            f"{where}: unknown task {name!r}; known tasks: {', '.join(known)}",
+            {"index": index, "known_tasks": known},
+        )
+    fixed = []
+    for e in errors:
+        loc = list(e["loc"])
+        if loc[:3] != ["body", "jobs", index]:
+            continue  # only the first invalid item
+        if e["type"] == "union_tag_not_found":
+            e = {**e, "type": "missing", "msg": "Field required"}
+            loc = [*loc, "task"]
+        elif len(loc) > 3 and tasks.get(str(loc[3])) is not None:
+            loc = [*loc[:3], *loc[4:]]
+        fixed.append({**e, "loc": loc})
+    head = fixed[0]
+    bad_input = head["loc"][3:4] == ["input"] and not (len(head["loc"]) == 4 and head["type"] == "missing")
+    return ApiError(422, "invalid_input" if bad_input else "invalid_request", summarize(fixed), clean(fixed))
 
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "body_too_large"}

@@ -41,19 +41,23 @@ class BodyLimit:
     (refused as soon as the limit is passed), and bodies that take longer than
     ``timeout`` seconds to arrive with 408 (the connection is then closed)."""
 
-    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, timeout: float, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        self.per_path = per_path or {}  # paths with a limit of their own (a batch)
         self.timeout = timeout
-        self.message = f"request body is larger than {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.default)
+        too_large = f"request body is larger than {limit} bytes"
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await send_json(send, 413, {"error": {"code": "body_too_large", "message": self.message}})
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_json(send, 413, {"error": {"code": "body_too_large", "message": too_large}})
                 return
         seen = 0
         complete = False
@@ -77,8 +81,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
-                if seen > self.limit:
-                    raise HTTPException(413, self.message)
+                if seen > limit:
+                    raise HTTPException(413, too_large)
             return message
 
         await self.app(scope, limited_receive, send)
@@ -152,7 +156,8 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # path_format: the template without convertors, as OpenAPI names it.
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             metrics.REQUESTS.labels(method, template, str(status)).inc()
             metrics.LATENCY.labels(method, template).observe(elapsed)

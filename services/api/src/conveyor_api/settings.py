@@ -12,6 +12,8 @@ class ApiSettings(CommonSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     # Request bodies above this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # The same for POST /api/jobs/batch (up to 1,000 jobs).
+    max_batch_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     access_log: bool = True
     # Seconds that in-flight requests get after SIGTERM; below Kubernetes' and
     # compose's 10 s so that the process always exits by itself in time.

@@ -21,6 +21,8 @@ from .store import JobStore
 log = logging.getLogger("conveyor.api")
 
 GAUGE_REFRESH_SECONDS = 5
+FOLD_SECONDS = 1  # how often the counters' deltas are summed up
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 
 
 class State:
@@ -33,15 +35,17 @@ class State:
         self._refresher: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
         self._pool_check: asyncio.Task[None] | None = None
+        self._folder: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         # Don't wait for the database: the API starts (unready) without it.
         await self.pool.open(wait=False)
         self._refresher = asyncio.create_task(self._refresh_gauges())
         self._marker = asyncio.create_task(self.dispatcher.mark_loop())
+        self._folder = asyncio.create_task(self._fold_counts())
 
     async def close(self) -> None:
-        for task in (self._refresher, self._marker):
+        for task in (self._refresher, self._marker, self._folder):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -67,29 +71,43 @@ class State:
         """Stream entries not yet delivered, and live workers; (None, None) without Redis."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xinfo_groups(streams.STREAM)
                 pipe.zcount(streams.WORKERS_KEY, f"({time.time() - streams.WORKER_TTL_SECONDS}", "+inf")
-                groups, workers = await pipe.execute()
-        except redis.ResponseError:  # no stream yet: nothing was ever dispatched
-            return 0, 0
+                for stream in streams.STREAMS.values():
+                    pipe.xinfo_groups(stream)
+                workers, *replies = await pipe.execute(raise_on_error=False)
         except (redis.RedisError, OSError) as exc:
             self.dispatcher.failed(exc)
             return None, None
-        lag = next((g.get("lag") for g in groups if g["name"] == streams.GROUP), 0)
-        return lag or 0, workers
+        if isinstance(workers, Exception):
+            self.dispatcher.failed(workers)
+            return None, None
+        depth = 0
+        for groups in replies:
+            if isinstance(groups, redis.ResponseError):  # no stream yet: nothing dispatched there
+                continue
+            if isinstance(groups, Exception):
+                self.dispatcher.failed(groups)
+                return None, None
+            depth += next((g.get("lag") or 0 for g in groups if g["name"] == streams.GROUP), 0)
+        return depth, workers
 
     async def stats(self) -> dict[str, Any]:
         counts, recent = await self.store.counts()
         depth, workers = await self.queue()
         return {
-            "counts": {
-                status: counts.get(status, 0) for status in ("queued", "running", "succeeded", "failed")
-            },
+            "counts": {status: counts.get(status, 0) for status in STATUSES},
             "queue_depth": depth,
             "finished_last_minute": recent,
             "workers": workers,
             "redis": "ok" if depth is not None else "degraded",
         }
+
+    async def _fold_counts(self) -> None:
+        """Keep the counters' pending deltas few, so that a stats read stays cheap."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.store.fold_counts()
+            await asyncio.sleep(FOLD_SECONDS)
 
     async def _refresh_gauges(self) -> None:
         """Keep the job and queue gauges of /metrics current without querying

@@ -43,7 +43,8 @@ class Attempts:
 
     async def run(self, row: dict[str, Any]) -> dict[str, Any]:
         """Run one attempt; say how the job goes on (the fields of an Outcome)."""
-        name, attempt = row["task"], row["attempts"]
+        # Counted since the job was last retried by hand (the fence, row["attempts"], is not reset).
+        name, attempt = row["task"], row["attempts"] - row.get("attempts_before", 0)
         max_attempts = self.settings.job_max_attempts
         if attempt > max_attempts:  # e.g. it killed the worker every time
             return {"status": "failed", "error": f"gave up after {max_attempts} attempts"}

@@ -1,7 +1,7 @@
 """Every few seconds: say this worker is alive (for /api/stats), take over
 stream entries read but never claimed (their reader died or PostgreSQL was
-down), trim the stream, and give up on entries dispatched long ago and never
-claimed (they are dispatched again)."""
+down), trim the stream, give up on entries dispatched long ago and never
+claimed (they are dispatched again), and delete old finished jobs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from conveyor_core import streams
 from conveyor_core.db import UNAVAILABLE
 
 from . import metrics
+from .retention import Retention
 from .settings import WorkerSettings
 from .store import WorkerStore
 
@@ -35,7 +36,7 @@ class Housekeeping:
         client: redis.Redis,
         name: str,
         free: Callable[[], int],
-        start: Callable[[Entries], Awaitable[None]],
+        start: Callable[[str, Entries], Awaitable[None]],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -43,7 +44,8 @@ class Housekeeping:
         self.name = name
         self.free = free
         self.start = start
-        self._cursor = "0-0"
+        self.retention = Retention(settings, store)
+        self._cursors = dict.fromkeys(streams.STREAMS.values(), "0-0")
 
     async def loop(self) -> None:
         rounds = 0
@@ -60,6 +62,10 @@ class Housekeeping:
                     )
             except (*REDIS_ERRORS, *UNAVAILABLE) as exc:
                 log.warning("housekeeping failed", extra={"reason": str(exc).strip()})
+            try:  # needs PostgreSQL only
+                await self.retention.run()
+            except UNAVAILABLE as exc:
+                log.warning("retention skipped", extra={"reason": str(exc).strip()})
             rounds += 1
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
@@ -76,33 +82,43 @@ class Housekeeping:
     async def _reclaim(self) -> None:
         """Entries are acknowledged once their job is claimed in PostgreSQL, so an
         entry idle for a lease period was read by a worker that could not claim it."""
-        free = self.free()
-        if free <= 0:
-            return
         idle_ms = int(self.settings.job_lease_seconds * 1000)
-        reply = await self.redis.xautoclaim(
-            streams.STREAM, streams.GROUP, self.name, idle_ms, start_id=self._cursor, count=free
-        )
-        self._cursor, entries = reply[0], reply[1]
-        deleted = reply[2] if len(reply) > 2 else []
-        if deleted:  # entries trimmed away: nothing to run, just stop tracking them
-            await self.redis.xack(streams.STREAM, streams.GROUP, *deleted)
-        if entries:
-            metrics.RECLAIMED.inc(len(entries))
-            log.info("took over entries that were never claimed", extra={"count": len(entries)})
-            await self.start(entries)
+        for stream in streams.STREAMS.values():
+            free = self.free()
+            if free <= 0:
+                return
+            try:
+                reply = await self.redis.xautoclaim(
+                    stream, streams.GROUP, self.name, idle_ms, start_id=self._cursors[stream], count=free
+                )
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):  # nothing was ever dispatched at this level
+                    continue
+                raise
+            self._cursors[stream], entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            if deleted:  # entries trimmed away: nothing to run, just stop tracking them
+                await self.redis.xack(stream, streams.GROUP, *deleted)
+            if entries:
+                metrics.RECLAIMED.inc(len(entries))
+                log.info("took over entries that were never claimed", extra={"count": len(entries)})
+                await self.start(stream, entries)
 
     async def _trim(self) -> None:
-        """Drop entries every consumer is done with, keeping the stream small."""
-        groups = await self.redis.xinfo_groups(streams.STREAM)
-        group = next((g for g in groups if g["name"] == streams.GROUP), None)
-        if group is None:
-            return
-        oldest = group["last-delivered-id"]
-        pending = await self.redis.xpending(streams.STREAM, streams.GROUP)
-        if pending["pending"]:
-            oldest = min(oldest, pending["min"], key=_entry_key)
-        await self.redis.xtrim(streams.STREAM, minid=oldest, approximate=True)
+        """Drop entries every consumer is done with, keeping the streams small."""
+        for stream in streams.STREAMS.values():
+            try:
+                groups = await self.redis.xinfo_groups(stream)
+            except redis.ResponseError:  # no such stream
+                continue
+            group = next((g for g in groups if g["name"] == streams.GROUP), None)
+            if group is None:
+                continue
+            oldest = group["last-delivered-id"]
+            pending = await self.redis.xpending(stream, streams.GROUP)
+            if pending["pending"]:
+                oldest = min(oldest, pending["min"], key=_entry_key)
+            await self.redis.xtrim(stream, minid=oldest, approximate=True)
 
 
 def _entry_key(entry_id: str) -> tuple[int, int]:

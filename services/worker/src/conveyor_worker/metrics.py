@@ -21,3 +21,5 @@ RELAYED = Counter("conveyor_worker_relayed_total", "Jobs put on the stream by th
 REDISPATCHED = Counter(
     "conveyor_worker_redispatched_total", "Queued jobs dispatched again because their entry may be lost"
 )
+DELETED = Counter("conveyor_jobs_deleted_total", "Finished jobs deleted by retention", ["status"])
+TABLE_BYTES = Gauge("conveyor_jobs_table_bytes", "Size of the jobs table with its indexes and TOAST")

@@ -1,6 +1,8 @@
-"""The relay puts on the stream the queued jobs that are not on it: retries
-whose backoff passed, jobs back from an expired lease or a shutdown, and new
-jobs the API could not dispatch (Redis down, a crash between INSERT and XADD).
+"""The relay puts on the stream the queued jobs that are not on it: scheduled
+jobs whose time came, retries whose backoff passed, jobs back from an expired
+lease or a shutdown, and new jobs the API could not dispatch (Redis down, a
+crash between INSERT and XADD). It wakes every RELAY_SECONDS, or sooner when
+a scheduled job falls due before that.
 
 Before each round it checks that Redis still holds the data set the entries
 were added to; if Redis lost it (restart without its AOF tail, failover,
@@ -43,12 +45,14 @@ class Relay:
                     log.info("relayed jobs to the stream", extra={"count": n})
                 if n == RELAY_BATCH:
                     continue
+                wait = await self.store.next_due()
             except (*UNAVAILABLE, *REDIS_ERRORS) as exc:
                 log.debug("relay skipped", extra={"reason": str(exc).strip()})
-            await asyncio.sleep(RELAY_SECONDS)
+                wait = None
+            await asyncio.sleep(RELAY_SECONDS if wait is None else min(max(wait, 0.01), RELAY_SECONDS))
 
-    async def _send(self, ids: list[str]) -> None:
-        await streams.dispatch(self.redis, ids)
+    async def _send(self, jobs: list[tuple[str, str]]) -> None:
+        await streams.dispatch(self.redis, jobs)
 
     async def _check_epoch(self) -> None:
         current = await streams.epoch(self.redis)

@@ -27,3 +27,7 @@ class WorkerSettings(CommonSettings):
     redispatch_after_seconds: float = Field(300, ge=10)
     # After SIGTERM, running jobs get this long to finish; the rest are handed back.
     worker_shutdown_grace: float = Field(20, ge=0, le=600)
+    # Finished jobs are deleted this many days after they finished, per status.
+    job_retention_succeeded_days: float = Field(7, gt=0)
+    job_retention_failed_days: float = Field(30, gt=0)
+    job_retention_canceled_days: float = Field(30, gt=0)

@@ -7,7 +7,8 @@ Loops sharing one event loop:
 - leases (leases.py): renew the leases of the jobs held, sweep expired ones;
 - relay (relay.py): put queued jobs that are not on the stream on it, and
   notice a Redis that lost its data;
-- housekeeping (housekeeping.py): presence, unclaimed entries, trimming.
+- housekeeping (housekeeping.py): presence, unclaimed entries, trimming;
+- cancels (cancels.py): stop the attempts whose job was canceled.
 
 Once a job is claimed its recovery depends on PostgreSQL alone: if this worker
 dies, its leases expire and another worker puts the jobs back in the queue.
@@ -36,6 +37,7 @@ from conveyor_core.logs import job_context
 
 from . import metrics
 from .attempts import Attempts
+from .cancels import Cancels
 from .housekeeping import Entries, Housekeeping
 from .leases import Leases
 from .recorder import Recorder
@@ -58,11 +60,13 @@ class Worker:
         self.held: dict[str, int] = {}  # job id -> attempt: claimed and not yet recorded
         self.running: dict[str, asyncio.Task[None]] = {}  # job id -> the attempt's task
         self.abandoned: set[str] = set()  # running jobs whose lease we lost
+        self.canceling: set[str] = set()  # running jobs whose cancel was asked for
         self.attempts = Attempts(settings)
         self.recorder = Recorder(self.store, self.held, self._pause)
         self.leases = Leases(settings, self.store, self.held, self._abandon)
         self.relay = Relay(self.store, client)
         self.housekeeping = Housekeeping(settings, self.store, client, self.name, self._free, self._take_over)
+        self.cancels = Cancels(self.store, self.held, self.running, self._cancel)
         self.slot_free = asyncio.Event()
         self.stopping = asyncio.Event()
         self.last_tick = time.monotonic()
@@ -83,6 +87,7 @@ class Worker:
                 ("leases", self.leases.loop),
                 ("relay", self.relay.loop),
                 ("housekeeping", self.housekeeping.loop),
+                ("cancels", self.cancels.loop),
             )
         ]
         try:
@@ -166,41 +171,62 @@ class Worker:
         return 0 if self.stopping.is_set() else self.settings.worker_concurrency - len(self.running)
 
     async def _consume_loop(self) -> None:
+        reads = 0
         while not self.stopping.is_set():
             free = self._free()
             if free <= 0:
                 self.slot_free.clear()
                 await self.slot_free.wait()
                 continue
+            order = streams.read_order(reads)
+            reads += 1
             try:
-                reply = await self.redis.xreadgroup(
-                    streams.GROUP, self.name, {streams.STREAM: ">"}, count=free, block=READ_BLOCK_MS
-                )
+                batches = await self._read(order, free)
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                # The stream or its group is gone: the relay notices the lost data.
+                # A stream or its group is gone: the relay notices the lost data.
                 with contextlib.suppress(*REDIS_ERRORS):
                     await streams.ensure_group(self.redis)
                 continue
             except REDIS_ERRORS as exc:
                 await self._pause("redis unavailable", exc)
                 continue
-            if reply:
-                await self._start(reply[0][1], wait_for_db=True)
+            if batches:
+                await self._start(batches, wait_for_db=True)
 
-    async def _take_over(self, entries: Entries) -> None:
-        await self._start(entries, wait_for_db=False)
+    async def _read(self, order: list[str], free: int) -> list[tuple[str, Entries]]:
+        """Up to ``free`` new entries, taking the streams in ``order``; when all
+        are empty, wait for the first entry on any of them."""
+        batches: list[tuple[str, Entries]] = []
+        for stream in order:
+            wanted = free - sum(len(entries) for _, entries in batches)
+            if wanted <= 0:
+                break
+            reply = await self.redis.xreadgroup(streams.GROUP, self.name, {stream: ">"}, count=wanted)
+            if reply and reply[0][1]:
+                batches.append((stream, reply[0][1]))
+        if batches:
+            return batches
+        # One entry per stream at most: a wake-up, the next round reads the rest.
+        reply = await self.redis.xreadgroup(
+            streams.GROUP, self.name, dict.fromkeys(order, ">"), count=1, block=READ_BLOCK_MS
+        )
+        return [(stream, entries) for stream, entries in reply or [] if entries]
 
-    async def _start(self, entries: Entries, *, wait_for_db: bool) -> None:
+    async def _take_over(self, stream: str, entries: Entries) -> None:
+        await self._start([(stream, entries)], wait_for_db=False)
+
+    async def _start(self, batches: list[tuple[str, Entries]], *, wait_for_db: bool) -> None:
         """Claim the entries' jobs and run those we got; acknowledge every entry
         once the claim is in PostgreSQL. While the database is down, the entries
         we read wait here (reading more would not help); whatever is left
         pending, housekeeping takes over once idle."""
         jobs = set()
-        for _, fields in entries:
-            with contextlib.suppress(ValueError):
-                jobs.add(str(UUID((fields or {}).get("job", ""))))
+        for _, entries in batches:
+            for _, fields in entries:
+                with contextlib.suppress(ValueError):
+                    jobs.add(str(UUID((fields or {}).get("job", ""))))
         while True:
             try:
                 rows = await self.store.claim(
@@ -218,7 +244,10 @@ class Worker:
         metrics.INFLIGHT.set(len(self.running))
         # Claimed, or running elsewhere, or done: the entries have served.
         with contextlib.suppress(*REDIS_ERRORS):
-            await self.redis.xack(streams.STREAM, streams.GROUP, *(entry_id for entry_id, _ in entries))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, entries in batches:
+                    pipe.xack(stream, streams.GROUP, *(entry_id for entry_id, _ in entries))
+                await pipe.execute()
 
     async def _execute(self, row: dict[str, Any]) -> None:
         job_id, name, attempt = str(row["id"]), row["task"], row["attempts"]
@@ -231,12 +260,16 @@ class Worker:
                 if job_id in self.abandoned:
                     outcome = None
                     metrics.FINISHED.labels(name, "superseded").inc()
+                elif job_id in self.canceling:
+                    outcome = {"status": "canceled", "error": f"canceled while running (attempt {attempt})"}
+                    log.info("job canceled while running", extra={"task": name, "attempt": attempt})
                 else:
                     outcome = {"status": "queued", "handback": True}
                     log.info("job handed back at shutdown", extra={"task": name, "attempt": attempt})
             finally:
                 self.running.pop(job_id, None)
                 self.abandoned.discard(job_id)
+                self.canceling.discard(job_id)
                 metrics.INFLIGHT.set(len(self.running))
                 self.slot_free.set()
             metrics.DURATION.labels(name).observe(time.perf_counter() - started)
@@ -248,6 +281,13 @@ class Worker:
         for job_id in jobs:
             if (task := self.running.get(job_id)) is not None:
                 self.abandoned.add(job_id)
+                task.cancel()
+
+    def _cancel(self, jobs: set[str]) -> None:
+        """Their cancel was asked for: stop the attempts, record them canceled."""
+        for job_id in jobs - self.canceling:
+            if (task := self.running.get(job_id)) is not None:
+                self.canceling.add(job_id)
                 task.cancel()
 
     async def _pause(self, what: str, exc: BaseException) -> None:
