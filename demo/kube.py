@@ -183,6 +183,9 @@ class Cluster:
                 f"{s.ready_replicas or 0}/{want} ready" if pending else ""
             )
         for job in self.batch.list_namespaced_job(self.ns).items:
+            # A CronJob's runs (backups, their manual runs) are not part of a deploy.
+            if any(o.kind == "CronJob" for o in job.metadata.owner_references or []):
+                continue
             want = job.spec.completions or 1
             done = job.status.succeeded or 0
             state[f"job/{job.metadata.name}"] = "" if done >= want else f"{done}/{want} completed"
