@@ -27,7 +27,7 @@ TEST_STACK := CONVEYOR_HTTP_PORT=18080 CONVEYOR_API_PORT=18000 $(COMPOSE) -p con
 PROJECT = $(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env)
 
 .PHONY: help up down logs test lint images manifests deploy undeploy backup restore cluster demo e2e bench clean \
-	venv secrets browser e2e-images
+	venv secrets browser promtool e2e-images
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -80,8 +80,8 @@ lint: venv secrets manifests ## ruff, hadolint, shellcheck, compose config, acti
 	for version in $(K8S_VERSIONS); do $(BIN)/kubernetes-validate --strict --quiet -k $$version build/manifests/*.yaml; done
 	$(BIN)/checkov --quiet --compact --config-file deploy/checkov.yaml -d build/manifests
 
-test: venv secrets images browser ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
-	$(BIN)/pytest libs services/api services/worker tests/chaos tests/docs tests/deploy tests/pipeline
+test: venv secrets images browser promtool ## every test: Python against real PostgreSQL and Redis, the compose stack, the dashboard in Chromium, the manifests, the release scripts
+	$(BIN)/pytest libs services/api services/worker tests/chaos tests/docs tests/deploy tests/pipeline tests/monitoring
 	$(BIN)/pytest tests/compose
 	trap '$(TEST_STACK) down --volumes --remove-orphans' EXIT; $(TEST_STACK) up --detach --wait; \
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(command -v chromium chromium-browser | head -n 1)}" \
@@ -93,6 +93,12 @@ browser:
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "the browser test needs Chromium: install it or set CHROMIUM_PATH" >&2; exit 1; fi; fi
+
+# promtool (rules unit tests, PromQL checks) from Debian's prometheus package, in
+# an image built like the local cluster's Prometheus: no Go, and no server on the host.
+promtool:
+	@if [ -z "$${PROMTOOL:-}" ] && ! command -v promtool >/dev/null && ! docker image inspect conveyor-promtool >/dev/null 2>&1; then \
+		docker build --quiet -t conveyor-promtool -f hack/local-cluster/images/prometheus.Dockerfile hack/local-cluster/images >/dev/null; fi
 
 bench: venv secrets images ## submit, bulk submit, end-to-end and drain throughput, stats and scheduling (bench/README.md)
 	$(BIN)/python -m bench.run

@@ -205,11 +205,28 @@ def test_dev_brings_its_namespace_and_makes_its_secret_with_the_least_rights() -
         assert "serviceAccountName" not in obj["spec"]["template"]["spec"]
 
 
+def autoscalers(objs: list[dict]) -> dict[str, int]:
+    """Deployments an HPA or a KEDA ScaledObject owns, with their minimum."""
+    owned = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
+        for o in objs
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    owned |= {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicaCount"]
+        for o in objs
+        if o["kind"] == "ScaledObject"
+    }
+    return owned
+
+
 def test_dev_runs_the_locally_built_images_one_of_each() -> None:
     objs = render(ROOT / "deploy" / "overlays" / "dev")
+    assert autoscalers(objs) == {"api": 1, "worker": 1}
     for name in ("api", "worker", "frontend"):
         deployment = find(objs, "Deployment", name)
-        assert deployment["spec"]["replicas"] == 1
+        assert deployment["spec"].get("replicas", 1) == 1
+        assert ("replicas" in deployment["spec"]) == (name == "frontend")
         assert {(c["image"], c["imagePullPolicy"]) for c in containers(deployment)} == {
             (f"conveyor-{name}:dev", "IfNotPresent")
         }
@@ -218,7 +235,12 @@ def test_dev_runs_the_locally_built_images_one_of_each() -> None:
 
 def test_prod_runs_released_versions_scaled_spread_and_on_one_storage_class() -> None:
     objs = render(ROOT / "deploy" / "overlays" / "prod")
-    autoscaled = {o["spec"]["scaleTargetRef"]["name"] for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
+    autoscaled = autoscalers(objs)
+    assert autoscaled == {"api": 3, "worker": 2}
+    # KEDA scales the workers; a second, CPU HPA on them would fight it.
+    assert [o["spec"]["scaleTargetRef"]["name"] for o in objs if o["kind"] == "HorizontalPodAutoscaler"] == [
+        "api"
+    ]
     for name in ("api", "worker", "frontend"):
         deployment = find(objs, "Deployment", name)
         for c in containers(deployment):

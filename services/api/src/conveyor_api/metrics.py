@@ -14,3 +14,10 @@ LATENCY = Histogram(
 SUBMITTED = Counter("conveyor_jobs_submitted_total", "Jobs accepted by the API", ["task"])
 JOBS = Gauge("conveyor_jobs", "Jobs in PostgreSQL per status (refreshed every few seconds)", ["status"])
 QUEUE_DEPTH = Gauge("conveyor_queue_depth", "Stream entries not yet delivered to a worker")
+QUEUE_OLDEST = Gauge(
+    "conveyor_queue_oldest_job_age_seconds",
+    "How long the longest-waiting due queued job has waited (since submit, or since its retry fell due)",
+)
+RELAY_BACKLOG = Gauge("conveyor_relay_backlog", "Due queued jobs not on the stream yet (the relay's work)")
+WORKERS_LIVE = Gauge("conveyor_workers_live", "Workers whose heartbeat in Redis is recent")
+DEPENDENCY_UP = Gauge("conveyor_dependency_up", "1 if this process reaches the dependency", ["dependency"])

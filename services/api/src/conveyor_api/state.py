@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from conveyor_core import db, streams
+from conveyor_core import db, reachability, streams
 
 from . import metrics
 from .dispatch import Dispatcher
@@ -113,10 +113,16 @@ class State:
         """Keep the job and queue gauges of /metrics current without querying
         PostgreSQL on every scrape."""
         while True:
+            metrics.DEPENDENCY_UP.labels("postgres").set(await reachability.postgres_up(self.pool))
+            metrics.DEPENDENCY_UP.labels("redis").set(await reachability.redis_up(self.redis))
             with contextlib.suppress(Exception):
                 current = await self.stats()
                 for status, n in current["counts"].items():
                     metrics.JOBS.labels(status).set(n)
                 if current["queue_depth"] is not None:
                     metrics.QUEUE_DEPTH.set(current["queue_depth"])
+                    metrics.WORKERS_LIVE.set(current["workers"])
+                oldest, undispatched = await self.store.waiting()
+                metrics.QUEUE_OLDEST.set(oldest)
+                metrics.RELAY_BACKLOG.set(undispatched)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)

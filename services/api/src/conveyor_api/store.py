@@ -287,6 +287,18 @@ class JobStore:
         async with self.pool.connection() as conn:
             await conn.execute("SELECT fold_job_counts()")
 
+    async def waiting(self) -> tuple[float, int]:
+        """The longest wait among due queued jobs (0 without any), and how many
+        of them are not on the stream yet."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT coalesce(extract(epoch FROM now() - min(dispatch_after)), 0)::float8 AS oldest,"
+                " count(*) FILTER (WHERE dispatched_at IS NULL) AS undispatched"
+                " FROM jobs WHERE status = 'queued' AND dispatch_after <= now()"
+            )
+            row = await cur.fetchone()
+        return row["oldest"], row["undispatched"]
+
     async def schema_current(self) -> bool:
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS ok")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
-from conveyor_core import streams
+from conveyor_core import reachability, streams
 from conveyor_core.db import UNAVAILABLE
 
 from . import metrics
@@ -50,6 +50,7 @@ class Housekeeping:
     async def loop(self) -> None:
         rounds = 0
         while True:
+            await self._probe()
             try:
                 await self._heartbeat()
                 await self._reclaim()
@@ -68,6 +69,10 @@ class Housekeeping:
                 log.warning("retention skipped", extra={"reason": str(exc).strip()})
             rounds += 1
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    async def _probe(self) -> None:
+        metrics.DEPENDENCY_UP.labels("postgres").set(await reachability.postgres_up(self.store.pool))
+        metrics.DEPENDENCY_UP.labels("redis").set(await reachability.redis_up(self.redis))
 
     async def leave(self) -> None:
         await self.redis.zrem(streams.WORKERS_KEY, self.name)

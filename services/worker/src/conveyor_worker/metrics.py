@@ -11,6 +11,13 @@ DURATION = Histogram(
     ["task"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
 )
+# From submit to the recorded outcome: what a client waits, queueing and retries included.
+LATENCY = Histogram(
+    "conveyor_job_latency_seconds",
+    "Time from submit to a job's final outcome",
+    ["task", "status"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
 TIMED_OUT = Counter("conveyor_jobs_timed_out_total", "Attempts ended at their timeout", ["task"])
 INFLIGHT = Gauge("conveyor_worker_inflight_jobs", "Jobs this worker is running")
 STUCK_THREADS = Gauge("conveyor_worker_stuck_threads", "Threads still running a task past its timeout")
@@ -23,3 +30,4 @@ REDISPATCHED = Counter(
 )
 DELETED = Counter("conveyor_jobs_deleted_total", "Finished jobs deleted by retention", ["status"])
 TABLE_BYTES = Gauge("conveyor_jobs_table_bytes", "Size of the jobs table with its indexes and TOAST")
+DEPENDENCY_UP = Gauge("conveyor_dependency_up", "1 if this process reaches the dependency", ["dependency"])

@@ -18,6 +18,7 @@ from .store import Outcome, WorkerStore
 log = logging.getLogger("conveyor.worker")
 
 RECORD_BATCH = 1000
+FINAL = ("succeeded", "failed")
 
 
 class Recorder:
@@ -61,8 +62,10 @@ class Recorder:
             if self.held.get(outcome.id) == outcome.attempt:
                 del self.held[outcome.id]
             metrics.FINISHED.labels(outcome.task, _label(outcome, outcome.id in applied)).inc()
+            if outcome.id in applied and outcome.status in FINAL:
+                metrics.LATENCY.labels(outcome.task, outcome.status).observe(applied[outcome.id])
 
-    async def _write(self, batch: list[Outcome], tries: float) -> set[str] | None:
+    async def _write(self, batch: list[Outcome], tries: float) -> dict[str, float] | None:
         tried = 0
         while True:
             try:

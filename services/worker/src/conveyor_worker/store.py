@@ -63,7 +63,7 @@ UPDATE jobs AS j SET
 FROM jsonb_to_recordset(%s) AS u(id uuid, attempt int, status text, result jsonb, error text,
                                  retry_in float8, handback bool)
 WHERE j.id = u.id AND j.status = 'running' AND j.attempts = u.attempt
-RETURNING j.id
+RETURNING j.id, extract(epoch FROM now() - j.created_at)::float8 AS since_submit
 """
 
 RENEW = """
@@ -148,12 +148,13 @@ class WorkerStore:
             cur = await conn.execute(CLAIM, {"ids": ids, "worker": worker, "lease": lease})
             return await cur.fetchall()
 
-    async def record(self, outcomes: list[Outcome]) -> set[str]:
-        """Write outcomes in one statement; return the ids whose write applied."""
+    async def record(self, outcomes: list[Outcome]) -> dict[str, float]:
+        """Write outcomes in one statement; return the ids whose write applied,
+        each with the seconds since its job was submitted."""
         rows = [asdict(o) for o in outcomes]
         async with self.pool.connection() as conn:
             cur = await conn.execute(RECORD, (Jsonb(rows),))
-            return {str(row["id"]) for row in await cur.fetchall()}
+            return {str(row["id"]): row["since_submit"] for row in await cur.fetchall()}
 
     async def renew(self, held: dict[str, int], lease: float) -> set[str]:
         """Extend the leases of the attempts we hold; return the ids still ours."""
