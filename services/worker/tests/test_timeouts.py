@@ -87,7 +87,7 @@ def broken_db(dsn: str):
 def test_a_loop_that_fails_unexpectedly_takes_the_worker_down(start_service, clean, broken_db) -> None:
     """Issue case 10: the record loop ended silently while /healthz stayed 200."""
     worker = start_service("worker", wait=False, POSTGRES_DB=broken_db)
-    wait_for(lambda: healthz(worker.url) == 503, what="liveness to fail")
+    wait_for(lambda: healthz(worker.url) == 503, timeout=60, what="liveness to fail")
     assert httpx.get(f"{worker.url}/healthz").json() == {"status": "stopped", "loops": ["record"]}
     wait_for(lambda: not worker.alive(), timeout=30, what="the worker to exit")
     assert worker.wait(1) == 1
