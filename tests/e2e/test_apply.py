@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -23,13 +22,6 @@ from kubernetes.client.rest import ApiException
 from demo.kube import DEPLOY_TIMEOUT, ROOT, Cluster, kubectl, table, wait_for
 
 pytestmark = pytest.mark.cluster
-
-if os.environ.get("CONVEYOR_E2E") != "1":
-    pytest.skip(
-        "the e2e tests delete the namespace conveyor-dev of the current kubeconfig context; "
-        "run them with `make e2e` (or set CONVEYOR_E2E=1)",
-        allow_module_level=True,
-    )
 
 SECRET = "secret-bootstrap"
 JOB_PODS = "batch.kubernetes.io/job-name=secret-bootstrap"

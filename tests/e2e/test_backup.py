@@ -20,9 +20,6 @@ from demo.kube import DEPLOY_TIMEOUT, KUBECTL, ROOT, Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
 
-if os.environ.get("CONVEYOR_E2E") != "1":
-    pytest.skip("e2e: run with `make e2e` (or set CONVEYOR_E2E=1)", allow_module_level=True)
-
 
 def run(*args: str, timeout: float = 900) -> str:
     """A make target or hack/backup, as a user runs it; its output, or a failure with it."""

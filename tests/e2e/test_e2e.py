@@ -14,7 +14,6 @@ dev data you want; they leave the dev overlay running.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from urllib.parse import urljoin
@@ -29,14 +28,6 @@ from demo.rollout import roll_api
 from demo.selfheal import self_heal
 
 pytestmark = pytest.mark.cluster
-
-# They wipe a namespace of whatever cluster is current: only when asked for.
-if os.environ.get("CONVEYOR_E2E") != "1":
-    pytest.skip(
-        "the e2e tests delete the namespace conveyor-dev of the current kubeconfig context; "
-        "run them with `make e2e` (or set CONVEYOR_E2E=1)",
-        allow_module_level=True,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import subprocess
 import uuid
@@ -24,9 +23,6 @@ from demo.kube import KUBECTL, ROOT, Cluster, component, kubectl, table, wait_fo
 from demo.probes import connect_from, probe_pod
 
 pytestmark = pytest.mark.cluster
-
-if os.environ.get("CONVEYOR_E2E") != "1":
-    pytest.skip("e2e: run with `make e2e` (or set CONVEYOR_E2E=1)", allow_module_level=True)
 
 # The node label that names a NetworkPolicy enforcer, where the local cluster defines it.
 ENFORCER_LABEL = re.search(
