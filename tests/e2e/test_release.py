@@ -7,8 +7,8 @@ starts and passes its health checks but counts words wrong (the smoke test fails
 back); one whose api never becomes Ready (the rollout times out, the job rolls back). Each
 failure must end with the previous release serving and no request of the client failed.
 
-Only the steps that need GitHub are replaced: the kubeconfig is the current context, the
-secrets file is the dev overlay's, and instead of set-images.sh (local images have no registry
+Only the steps that need GitHub are replaced: the kubeconfig is the current context, and
+instead of set-images.sh (local images have no registry
 digest) the rehearsal writes the same release Component with local tags into a test-only
 overlay, build/rehearsal, which wraps deploy/overlays/dev the way prod wraps its release. The
 scripts then run unchanged with OVERLAY=build/rehearsal.
@@ -48,9 +48,8 @@ RUN = [
 ]
 REPLACED = {
     "Kubeconfig": "the current kubeconfig context",
-    "Production secrets file": "the dev overlay's Secret",
     "Pin the prod overlay to the pushed digests": "build/rehearsal/release with local tags",
-    "Forget the kubeconfig and the secrets file": "nothing to forget",
+    "Forget the kubeconfig": "nothing to forget",
 }
 ON_FAILURE = "failure() && steps.snapshot.outcome == 'success'"
 # Short, so the release that never gets Ready costs two minutes, not five.
@@ -92,7 +91,7 @@ def deploy_steps() -> list[dict]:
     steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]["steps"]
     named = [s["name"] for s in steps if "name" in s]
     # A step added to the workflow must be rehearsed or replaced here, on purpose.
-    assert named == [*REPLACED][:3] + RUN + [*REPLACED][3:], named
+    assert named == [*REPLACED][:2] + RUN + [*REPLACED][2:], named
     return [s for s in steps if s.get("name") in RUN]
 
 
