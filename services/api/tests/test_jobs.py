@@ -3,6 +3,7 @@
 import uuid
 
 import httpx
+import orjson
 
 from tests.support.fixtures import wait_finished
 
@@ -27,9 +28,21 @@ def test_submit_then_a_worker_runs_it(client, worker) -> None:
 
 
 def test_a_submit_answers_the_job_as_a_read_does(client) -> None:
-    for fields in ({}, {"delay_seconds": 60, "priority": "low"}, {"run_at": "2001-01-01T00:00:00.5+02:00"}):
-        submitted = client.post("/api/jobs", json={"task": "uppercase", "input": "x", **fields})
-        assert submitted.content == client.get(submitted.headers["location"]).content
+    """Through the fast path, and through the route (an Idempotency-Key, another content type)."""
+    ways = ({}, {"Idempotency-Key": "one"}, {"Content-Type": "application/json; charset=UTF-8"})
+    for headers in ways:
+        for fields in (
+            {},
+            {"delay_seconds": 60, "priority": "low"},
+            {"run_at": "2001-01-01T00:00:00.5+02:00"},
+        ):
+            body = orjson.dumps({"task": "uppercase", "input": f"x {fields} {headers}", **fields})
+            submitted = client.post(
+                "/api/jobs", content=body, headers={"Content-Type": "application/json", **headers}
+            )
+            assert submitted.status_code == 202
+            assert submitted.content == client.get(submitted.headers["location"]).content
+            headers = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
 
 
 def test_wordcount_result_shape(client, worker) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from conveyor_core import settings as config
 
 from . import errors
+from .fastpath import FastSubmit
 from .middleware import BodyLimit, Observe, ServerErrors
 from .routes import health, jobs
 from .settings import ApiSettings
@@ -39,8 +40,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(jobs.create_router())
+    job_routes = jobs.create_router()
+    app.include_router(job_routes)
     app.include_router(health.router)
+    submit = next(r for r in job_routes.routes if r.path == "/api/jobs" and "POST" in r.methods)
+    # Innermost: the limits, the 500s and the metrics below apply to the fast path too.
+    app.add_middleware(FastSubmit, body_type=job_routes.submit_body, route=submit)
     # The last added is the outermost: Observe sees every response, the 413s
     # and the 500s made by ServerErrors included.
     app.add_middleware(ServerErrors)

@@ -84,6 +84,7 @@ def create_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["jobs"], route_class=JsonRoute)
     JobCreate = job_create(tasks.REGISTRY)
     JobBatch = batch_create(tasks.REGISTRY)
+    router.submit_body = JobCreate  # type: ignore[attr-defined]  # for the fast path
 
     @router.post(
         "/jobs",
