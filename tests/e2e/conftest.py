@@ -64,5 +64,7 @@ def cluster() -> Iterator[Cluster]:
 def running(cluster: Cluster) -> None:
     """The dev overlay of this checkout up and ready: applied again onto what test_e2e.py leaves
     (a no-op then), or from nothing for a file run alone."""
+    if cluster.namespace_exists() and cluster.core.read_namespace(cluster.ns).status.phase == "Terminating":
+        cluster.remove_namespace()  # waits until it is gone
     cluster.apply()
     cluster.wait_ready(DEPLOY_TIMEOUT)
