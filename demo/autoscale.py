@@ -64,8 +64,10 @@ class ScaleRun:
 
     @property
     def back_to_min_s(self) -> float | None:
+        """After the peak and the drain: scaling in while jobs still run is no scale-back."""
         peak_at = self._first(lambda s: s.wanted == self.peak_replicas) or 0
-        return self._first(lambda s: s.wanted == s.ready == self.min_replicas, after=peak_at)
+        after = max(peak_at, self.drained_s if self.drained_s is not None else float("inf"))
+        return self._first(lambda s: s.wanted == s.ready == self.min_replicas, after=after)
 
     def summary(self) -> str:
         def seconds(value: float | None) -> str:
