@@ -140,7 +140,7 @@ e2e-images: venv
 	@if [ "$${E2E_BUILD:-1}" != 0 ]; then $(MAKE) images VERSION=dev; fi
 	@KUBECTL=$(KUBECTL) hack/cluster load-overlay deploy/overlays/dev
 
-demo: e2e-images ## deploy the dev overlay on the current context and print its URL; DEMO=selfheal|rollout runs a scenario
+demo: e2e-images ## deploy the dev overlay on the current context and print its URL; DEMO=selfheal|rollout|autoscale runs a scenario
 	@$(E2E_ENV) $(BIN)/python -m demo $(or $(DEMO),deploy)
 
 e2e: e2e-images ## prove it all on the current context's cluster (wipes conveyor-dev)

@@ -3,6 +3,7 @@
     python -m demo deploy     # make demo: deploy the dev overlay, wait, print the URL
     python -m demo selfheal   # make demo DEMO=selfheal: delete pods one at a time, time each recovery
     python -m demo rollout    # make demo DEMO=rollout: roll the api under load, count failed requests
+    python -m demo autoscale  # make demo DEMO=autoscale: a burst of jobs scales the workers out and back
 
 The same code the end-to-end tests assert on, printed for people.
 """
@@ -13,6 +14,7 @@ import argparse
 import sys
 import time
 
+from .autoscale import burst
 from .conveyor import Conveyor
 from .kube import DEPLOY_TIMEOUT, Cluster, table
 from .rollout import roll_api
@@ -71,12 +73,22 @@ def rollout(cluster: Cluster) -> int:
     return 1 if roll.failures else 0
 
 
+def autoscale(cluster: Cluster) -> int:
+    slide("Autoscaling: a burst of sleep jobs, workers scaled by KEDA on the stream's lag")
+    cluster.wait_ready(60)
+    with cluster.frontend() as url:
+        run = burst(cluster, url, progress=lambda line: print(line, flush=True))
+    print("\n" + run.summary())
+    return 0 if run.back_to_min_s is not None and not run.failed else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("demo", choices=["deploy", "selfheal", "rollout"])
-    demo = {"deploy": deploy, "selfheal": selfheal, "rollout": rollout}[parser.parse_args().demo]
+    parser.add_argument("demo", choices=["deploy", "selfheal", "rollout", "autoscale"])
+    demos = {"deploy": deploy, "selfheal": selfheal, "rollout": rollout, "autoscale": autoscale}
+    demo = demos[parser.parse_args().demo]
     cluster = Cluster()
     if demo is not deploy and not cluster.namespace_exists():
         print(f"namespace {cluster.ns} does not exist: run `make demo` first", file=sys.stderr)
