@@ -159,7 +159,13 @@ def test_an_unexpected_error_is_a_json_500_logged_with_the_job(start_service, br
     [logged] = [line for line in lines if line["msg"] == "unexpected error"]
     assert logged["job_id"] == job_id and logged["request_id"] == "req-42"
     assert logged["path"] == f"/api/jobs/{job_id}" and "UndefinedColumn" in logged["exc"]
-    [access] = [line for line in lines if line["msg"] == "request" and line.get("job_id") == job_id]
+    # The access line is written once the response is sent: the client may read first.
+    access = wait_for(
+        lambda: next(
+            (x for x in api.log_lines() if x["msg"] == "request" and x.get("job_id") == job_id), None
+        ),
+        what="the access line",
+    )
     assert access["status"] == 500
 
 
