@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes.client.rest import ApiException
 
 from demo.kube import DEPLOY_TIMEOUT, Cluster
 
@@ -64,7 +65,24 @@ def cluster() -> Iterator[Cluster]:
 def running(cluster: Cluster) -> None:
     """The dev overlay of this checkout up and ready: applied again onto what test_e2e.py leaves
     (a no-op then), or from nothing for a file run alone."""
-    if cluster.namespace_exists() and cluster.core.read_namespace(cluster.ns).status.phase == "Terminating":
-        cluster.remove_namespace()  # waits until it is gone
+    if cluster.namespace_exists() and (
+        cluster.core.read_namespace(cluster.ns).status.phase == "Terminating" or not same_secret(cluster)
+    ):
+        # Another checkout's deploy (a shared cluster): its database knows other passwords.
+        cluster.remove_namespace()
     cluster.apply()
     cluster.wait_ready(DEPLOY_TIMEOUT)
+
+
+def same_secret(cluster: Cluster) -> bool:
+    """The cluster's conveyor-secrets is the one this checkout renders (or renders none)."""
+    rendered = [
+        d for d in cluster.rendered() if d["kind"] == "Secret" and d["metadata"]["name"] == "conveyor-secrets"
+    ]
+    if not rendered:
+        return True
+    try:
+        live = cluster.core.read_namespaced_secret("conveyor-secrets", cluster.ns).data or {}
+    except ApiException as exc:
+        return exc.status == 404
+    return live == rendered[0].get("data", {})
