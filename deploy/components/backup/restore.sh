@@ -25,20 +25,8 @@ if [ -z "$name" ] || [ ! -f "$name" ]; then
   exit 1
 fi
 
-umask 077
-pgpass=$(mktemp)
-trap 'rm -f "$pgpass"' EXIT
-printf '*:*:*:*:%s\n' "$(sed 's/[\\:]/\\&/g' "$POSTGRES_PASSWORD_FILE")" >"$pgpass"
-export PGPASSFILE="$pgpass"
-
-# A new pod's first packets may beat the NetworkPolicy enforcer's update, and PostgreSQL
-# may be restarting: wait up to a minute for it to answer.
-tries=30
-until pg_isready --quiet --timeout=2 --host="$POSTGRES_HOST" --port="$POSTGRES_PORT"; do
-  tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || { echo "${0##*/}: PostgreSQL at $POSTGRES_HOST:$POSTGRES_PORT does not answer" >&2; exit 1; }
-  sleep 2
-done
+# shellcheck source=deploy/components/backup/connect.sh
+. "${0%/*}/connect.sh"
 
 start=$(date +%s)
 pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error \
