@@ -36,6 +36,7 @@ class State:
         self._marker: asyncio.Task[None] | None = None
         self._pool_check: asyncio.Task[None] | None = None
         self._folder: asyncio.Task[None] | None = None
+        self._stats: asyncio.Future[dict[str, Any]] | None = None
 
     async def open(self) -> None:
         # Don't wait for the database: the API starts (unready) without it.
@@ -92,8 +93,13 @@ class State:
         return depth, workers
 
     async def stats(self) -> dict[str, Any]:
-        counts, recent = await self.store.counts()
-        depth, workers = await self.queue()
+        # Readers that arrive while one read is under way share it: many dashboards cost one.
+        if self._stats is None or self._stats.done():
+            self._stats = asyncio.ensure_future(self._read_stats())
+        return await asyncio.shield(self._stats)
+
+    async def _read_stats(self) -> dict[str, Any]:
+        (counts, recent), (depth, workers) = await asyncio.gather(self.store.counts(), self.queue())
         return {
             "counts": {status: counts.get(status, 0) for status in STATUSES},
             "queue_depth": depth,
