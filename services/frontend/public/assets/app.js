@@ -15,9 +15,9 @@ const TITLE_MAX_CHARS = 2000;
 
 // Relative URLs: they also work when the dashboard is served under a path
 // prefix, as long as /api/ sits next to it.
-const JOBS_URL = `api/jobs?limit=${JOBS_LIMIT}`;
 const STATS_URL = "api/stats";
 const SUBMIT_URL = "api/jobs";
+const jobUrl = (id, action) => `api/jobs/${encodeURIComponent(id)}/${action}`;
 
 const TASKS = {
   uppercase: {
@@ -38,6 +38,12 @@ const TASKS = {
     example: '{"seconds": 2}',
     json: true,
   },
+  fail: {
+    hint: 'A JSON object {"message": "…"}: the worker raises it, retries with backoff, then the job fails.',
+    placeholder: '{"message": "failed on purpose"}',
+    example: '{"message": "failed on purpose"}',
+    json: true,
+  },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -47,13 +53,22 @@ const els = {
   task: $("task"),
   input: $("job-input"),
   hint: $("input-hint"),
+  priority: $("priority"),
+  delay: $("delay"),
   submit: $("submit-button"),
   formError: $("form-error"),
   formStatus: $("form-status"),
   connection: $("connection"),
   connectionText: $("connection-text"),
+  jobsTable: $("jobs"),
+  jobsCaption: $("jobs-caption"),
   jobsBody: $("jobs-body"),
   jobsEmpty: $("jobs-empty"),
+  statusFilter: $("status-filter"),
+  pageNewest: $("page-newest"),
+  pageNewer: $("page-newer"),
+  pageOlder: $("page-older"),
+  pageStatus: $("page-status"),
   stats: $("stats"),
 };
 
@@ -63,6 +78,18 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
   minute: "2-digit",
   second: "2-digit",
 });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+// A due time later than today needs its date too.
+function formatDue(ms) {
+  const sameDay = new Date(ms).toDateString() === new Date(serverNow()).toDateString();
+  return (sameDay ? timeFormat : dateTimeFormat).format(ms);
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -208,7 +235,9 @@ function applyTask() {
   clearFormError();
 }
 
-function showFormError(message, details = []) {
+// field: the control the error is about (aria-invalid), or null for an error
+// that is not the form's (a cancel or retry in the table).
+function showFormError(message, details = [], field = els.input) {
   els.formError.replaceChildren();
   const p = document.createElement("p");
   p.textContent = message;
@@ -223,13 +252,24 @@ function showFormError(message, details = []) {
     }
     els.formError.append(ul);
   }
-  els.input.setAttribute("aria-invalid", "true");
+  for (const el of [els.input, els.delay, els.priority]) {
+    if (el === field) el.setAttribute("aria-invalid", "true");
+    else el.removeAttribute("aria-invalid");
+  }
   setText(els.formStatus, "");
 }
 
 function clearFormError() {
   if (els.formError.firstChild) els.formError.replaceChildren();
-  els.input.removeAttribute("aria-invalid");
+  for (const el of [els.input, els.delay, els.priority]) el.removeAttribute("aria-invalid");
+}
+
+// Which control an API validation error is about, from its details' loc.
+function fieldOf(details) {
+  const text = compactJSON(details);
+  if (text.includes("delay_seconds") || text.includes("run_at")) return els.delay;
+  if (text.includes("priority")) return els.priority;
+  return els.input;
 }
 
 // Jobs submitted from this tab: their end is announced in the live region.
@@ -251,22 +291,34 @@ async function submitJob(event) {
     }
   }
 
+  const body = { task: taskName, input, priority: els.priority.value };
+  // A number input's value is "" both when empty and when it holds no number.
+  if (els.delay.validity.badInput) {
+    showFormError("The delay must be a number of seconds, or empty to run at once.", [], els.delay);
+    els.delay.focus();
+    return;
+  }
+  if (els.delay.value !== "") body.delay_seconds = Number(els.delay.value);
+
   clearFormError();
   els.submit.disabled = true;
   els.form.setAttribute("aria-busy", "true");
   setText(els.formStatus, "Submitting…");
   try {
-    const result = await request(SUBMIT_URL, { method: "POST", body: { task: taskName, input } });
+    const result = await request(SUBMIT_URL, { method: "POST", body });
     if (result.ok && result.data && result.data.id) {
       const job = result.data;
       mine.set(job.id, job.status);
-      setText(els.formStatus, `Job ${job.id.slice(0, 8)} (${job.task}) is ${job.status}.`);
-      lastJobs = [job, ...lastJobs.filter((j) => j.id !== job.id)].slice(0, JOBS_LIMIT);
-      renderJobs(lastJobs);
+      setText(els.formStatus, `Job ${job.id.slice(0, 8)} (${job.task}) is ${displayStatus(job)}.`);
+      // Shown at once only where the next refresh would show it too.
+      if (view.cursors.length === 1 && (view.status === "" || view.status === job.status)) {
+        lastJobs = [job, ...lastJobs.filter((j) => j.id !== job.id)].slice(0, JOBS_LIMIT);
+        renderJobs(lastJobs);
+      }
       refreshNow();
     } else {
       const { message, details } = errorOf(result);
-      showFormError(message, details);
+      showFormError(message, details, fieldOf(details));
     }
   } catch (err) {
     showFormError(err.message);
@@ -288,6 +340,7 @@ function createRow(job) {
 
   const idCell = document.createElement("th");
   idCell.scope = "row";
+  idCell.tabIndex = -1; // focus lands here when the row's button it was on goes away
   const code = document.createElement("code");
   code.textContent = job.id.slice(0, 8);
   code.title = job.id;
@@ -296,13 +349,19 @@ function createRow(job) {
   const task = document.createElement("td");
   task.dataset.testid = "job-task";
 
+  const priority = document.createElement("td");
+  priority.dataset.testid = "job-priority";
+
   const status = document.createElement("td");
   status.dataset.testid = "job-status";
   const badge = document.createElement("span");
   badge.className = "badge";
   const attempts = document.createElement("span");
   attempts.className = "attempts";
-  status.append(badge, attempts);
+  const due = document.createElement("time");
+  due.className = "due";
+  due.dataset.testid = "job-due";
+  status.append(badge, due, attempts);
 
   const result = document.createElement("td");
   result.className = "result";
@@ -317,9 +376,41 @@ function createRow(job) {
   const time = document.createElement("time");
   created.append(time);
 
-  tr.append(idCell, task, status, result, duration, created);
-  return { tr, cells: { task, status, badge, attempts, result, duration, time } };
+  const actions = document.createElement("td");
+  actions.className = "actions";
+  const cancel = actionButton(job, "cancel", "Cancel");
+  const retry = actionButton(job, "retry", "Retry");
+  actions.append(cancel, retry);
+
+  tr.append(idCell, task, priority, status, result, duration, created, actions);
+  return { tr, cells: { idCell, task, priority, status, badge, due, attempts, result, duration, time, cancel, retry } };
 }
+
+function actionButton(job, action, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary small";
+  button.textContent = label;
+  // Every row has one: the accessible name says which job it acts on.
+  button.setAttribute("aria-label", `${label} job ${job.id.slice(0, 8)}`);
+  button.dataset.testid = `job-${action}`;
+  button.dataset.action = action;
+  button.hidden = true;
+  return button;
+}
+
+// A queued job whose time has not come yet is shown as scheduled.
+function dueAt(job) {
+  const due = job.status === "queued" ? parseTime(job.run_at) : null;
+  return due !== null && due > serverNow() ? due : null;
+}
+
+function displayStatus(job) {
+  return dueAt(job) === null ? job.status : "scheduled";
+}
+
+const CANCELABLE = new Set(["queued", "running"]);
+const RETRYABLE = new Set(["failed", "canceled"]);
 
 function resultText(job) {
   if (job.status === "failed") {
@@ -350,13 +441,33 @@ function durationText(job) {
 }
 
 function updateRow(row, job) {
-  const { task, status, badge, attempts, result, duration, time } = row.cells;
+  const { task, priority, status, badge, due, attempts, result, duration, time, cancel, retry } = row.cells;
   setText(task, job.task);
+  setText(priority, job.priority || "normal");
+  setAttr(priority, "data-priority", job.priority || "normal");
 
+  const shown = displayStatus(job);
   setAttr(status, "data-status", job.status);
-  setAttr(badge, "class", `badge badge--${job.status}`);
-  setText(badge, job.status);
-  setText(attempts, job.attempts > 1 ? ` after ${job.attempts} attempts` : "");
+  setAttr(status, "data-shown", shown);
+  setAttr(badge, "class", `badge badge--${shown}`);
+  setText(badge, shown);
+  const dueMs = dueAt(job);
+  setAttr(due, "datetime", dueMs === null ? null : job.run_at);
+  setText(due, dueMs === null ? "" : ` for ${formatDue(dueMs)}`);
+  const stopping = job.status === "running" && job.cancel_requested_at;
+  setText(
+    attempts,
+    (job.attempts > 1 ? ` after ${job.attempts} attempts` : "") + (stopping ? " · stopping" : ""),
+  );
+
+  const busy = row.busy === true;
+  cancel.hidden = !CANCELABLE.has(job.status) || Boolean(stopping);
+  retry.hidden = !RETRYABLE.has(job.status);
+  cancel.disabled = busy;
+  retry.disabled = busy;
+  // A keyboard user whose button just went away stays on the row.
+  const focused = document.activeElement;
+  if ((focused === cancel || focused === retry) && focused.hidden) row.cells.idCell.focus();
 
   const full = resultText(job);
   setText(result, truncate(full, RESULT_MAX_CHARS));
@@ -394,6 +505,7 @@ function renderJobs(items) {
     }
   }
   els.jobsEmpty.hidden = items.length > 0;
+  setText(els.jobsEmpty, emptyText());
   announceFinishedJobs(items);
 }
 
@@ -402,11 +514,101 @@ function announceFinishedJobs(items) {
     const before = mine.get(job.id);
     if (before === undefined || before === job.status) continue;
     mine.set(job.id, job.status);
-    if (job.status === "succeeded" || job.status === "failed") {
+    if (job.status === "succeeded" || job.status === "failed" || job.status === "canceled") {
       setText(els.formStatus, `Job ${job.id.slice(0, 8)} (${job.task}) ${job.status}.`);
       mine.delete(job.id);
     }
   }
+}
+
+// ---------------------------------------------------------------- cancel, retry
+
+const ACTION_DONE = {
+  cancel: (job) => (job.status === "running" ? "is asked to stop" : "is canceled"),
+  retry: (job) => `is ${displayStatus(job)} again`,
+};
+
+async function onRowAction(event) {
+  const button = event.target.closest("button[data-action]");
+  if (!button || button.disabled) return;
+  const id = button.closest("tr").dataset.jobId;
+  const row = rows.get(id);
+  const action = button.dataset.action;
+  if (!row) return;
+  clearFormError();
+  row.busy = true;
+  button.disabled = true;
+  try {
+    const result = await request(jobUrl(id, action), { method: "POST" });
+    if (result.ok && result.data && result.data.id === id) {
+      const job = result.data;
+      lastJobs = lastJobs.map((j) => (j.id === id ? job : j));
+      mine.set(id, job.status);
+      setText(els.formStatus, `Job ${id.slice(0, 8)} (${job.task}) ${ACTION_DONE[action](job)}.`);
+      row.busy = false;
+      updateRow(row, job);
+    } else {
+      const { message, details } = errorOf(result);
+      showFormError(message, details, null);
+    }
+  } catch (err) {
+    showFormError(err.message, [], null);
+  } finally {
+    row.busy = false;
+    button.disabled = false;
+  }
+  refreshNow();
+}
+
+// ---------------------------------------------------------------- filter, pages
+
+// What the table shows: a status (or all) and a page, as the cursors that
+// lead to it (null: the newest). Only the newest page gains new jobs as they
+// arrive; an older page keeps its jobs, refreshed in place.
+const view = { status: "", cursors: [null], next: null, generation: 0 };
+
+function jobsUrl() {
+  const params = new URLSearchParams({ limit: String(JOBS_LIMIT) });
+  if (view.status) params.set("status", view.status);
+  const before = view.cursors[view.cursors.length - 1];
+  if (before) params.set("before", before);
+  return `api/jobs?${params}`;
+}
+
+function renderView() {
+  const page = view.cursors.length;
+  const what = view.status ? `${view.status} jobs` : "jobs";
+  setText(
+    els.jobsCaption,
+    page === 1
+      ? `The newest ${what}, ${JOBS_LIMIT} a page, newest first, updated every second.`
+      : `Older ${what}, page ${page} (${JOBS_LIMIT} a page), newest first, updated every second.`,
+  );
+  setText(els.pageStatus, `Page ${page}`);
+  setAttr(els.pageNewest, "aria-disabled", page === 1 ? "true" : null);
+  setAttr(els.pageNewer, "aria-disabled", page === 1 ? "true" : null);
+  setAttr(els.pageOlder, "aria-disabled", view.next ? null : "true");
+}
+
+function changeView(update) {
+  update();
+  view.next = null;
+  view.generation += 1;
+  els.jobsTable.setAttribute("aria-busy", "true");
+  renderView();
+  refreshNow();
+}
+
+function emptyText() {
+  if (view.cursors.length > 1) return "No older jobs on this page.";
+  return view.status ? `No ${view.status} jobs.` : "No jobs yet: submit one above.";
+}
+
+// aria-disabled rather than disabled: the button keeps the focus.
+function pageButton(button, update) {
+  button.addEventListener("click", () => {
+    if (button.getAttribute("aria-disabled") !== "true") changeView(update);
+  });
 }
 
 // ---------------------------------------------------------------- stats
@@ -462,12 +664,18 @@ function setConnection(state, text) {
 }
 
 async function refresh() {
-  const [jobs, stats] = await Promise.allSettled([request(JOBS_URL), request(STATS_URL)]);
+  const generation = view.generation;
+  const [jobs, stats] = await Promise.allSettled([request(jobsUrl()), request(STATS_URL)]);
   let problem = null;
 
-  if (jobs.status === "fulfilled" && jobs.value.ok && jobs.value.data) {
+  if (generation !== view.generation) {
+    // The filter or page changed meanwhile: this answer is for the old one.
+  } else if (jobs.status === "fulfilled" && jobs.value.ok && jobs.value.data) {
     lastJobs = Array.isArray(jobs.value.data.items) ? jobs.value.data.items : [];
+    view.next = jobs.value.data.next || null;
     renderJobs(lastJobs);
+    renderView();
+    els.jobsTable.removeAttribute("aria-busy");
   } else {
     problem = jobs.status === "rejected" ? jobs.reason.message : errorOf(jobs.value).message;
   }
@@ -549,10 +757,23 @@ els.input.addEventListener("keydown", (event) => {
     els.form.requestSubmit();
   }
 });
-els.input.addEventListener("input", () => {
-  if (els.input.hasAttribute("aria-invalid")) clearFormError();
-});
+for (const field of [els.input, els.delay]) {
+  field.addEventListener("input", () => {
+    if (field.hasAttribute("aria-invalid")) clearFormError();
+  });
+}
 document.addEventListener("visibilitychange", onVisibilityChange);
+els.jobsBody.addEventListener("click", onRowAction);
+els.statusFilter.addEventListener("change", () =>
+  changeView(() => {
+    view.status = els.statusFilter.value;
+    view.cursors = [null];
+  }),
+);
+pageButton(els.pageNewest, () => (view.cursors = [null]));
+pageButton(els.pageNewer, () => view.cursors.pop());
+pageButton(els.pageOlder, () => view.cursors.push(view.next));
 
 applyTask();
+renderView();
 poll();
