@@ -163,5 +163,6 @@ def test_jobs_table_is_a_labelled_data_table(page):
     expect(table).to_have_accessible_name(re.compile("newest jobs", re.I))
     headers = table.locator("thead th[scope=col]")
     expect(headers).to_have_text(
-        ["Job", "Task", "Status", "Result", "Duration", "Submitted"], use_inner_text=True
+        ["Job", "Task", "Priority", "Status", "Result", "Duration", "Submitted", "Actions"],
+        use_inner_text=True,
     )
