@@ -125,8 +125,11 @@ def test_invalid_input_shows_the_api_error_and_creates_no_job(page, stack_client
     field = page.get_by_label("Input")
     field.fill('{"seconds": 999}')
 
-    # Submitted with the keyboard alone: Tab to the button, Enter.
+    # Submitted with the keyboard alone: Tab past priority and delay to the button, Enter.
     field.focus()
+    for control in (page.get_by_label("Priority"), page.get_by_label("Delay in seconds")):
+        page.keyboard.press("Tab")
+        expect(control).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Submit job")).to_be_focused()
     with page.expect_response(is_job_submit) as submitted:

@@ -21,6 +21,17 @@ FAR_DELAY = 3600
 LIST_URL = re.compile(r"/api/jobs\?")
 
 
+@pytest.fixture
+def scheduled(stack_client):
+    """Ids of jobs scheduled far ahead, canceled after the test whatever
+    happened: left queued, they would hold the queued count above 0 for the
+    tests that wait for it to drain."""
+    ids: list[str] = []
+    yield ids
+    for job_id in ids:
+        stack_client.post(f"/api/jobs/{job_id}/cancel")
+
+
 def submit(client, task: str, input_, **extra) -> dict:
     response = client.post("/api/jobs", json={"task": task, "input": input_, **extra})
     assert response.status_code == 202, response.text
@@ -54,7 +65,7 @@ def is_post(suffix: str):
     return lambda r: r.request.method == "POST" and r.url.endswith(suffix)
 
 
-def test_submit_with_priority_and_delay_shows_a_scheduled_job(page, stack_client):
+def test_submit_with_priority_and_delay_shows_a_scheduled_job(page, stack_client, scheduled):
     page.goto("/")
     page.get_by_label("Task").select_option("uppercase")
     page.get_by_label("Input").fill(f"later {uuid.uuid4().hex[:8]}")
@@ -67,6 +78,7 @@ def test_submit_with_priority_and_delay_shows_a_scheduled_job(page, stack_client
     assert sent["priority"] == "high"
     assert sent["delay_seconds"] == FAR_DELAY
     job = submitted.value.json()
+    scheduled.append(job["id"])
     assert job["priority"] == "high" and job["run_at"]
 
     row = row_of(page, job["id"])
@@ -82,11 +94,11 @@ def test_submit_with_priority_and_delay_shows_a_scheduled_job(page, stack_client
     run_at = parse_time(job["run_at"])
     assert abs(parse_time(due.get_attribute("datetime")) - run_at) < timedelta(seconds=1)
     assert abs(run_at - datetime.now(UTC) - timedelta(seconds=FAR_DELAY)) < timedelta(minutes=2)
-    stack_client.post(f"/api/jobs/{job['id']}/cancel")
 
 
-def test_cancel_button_cancels_a_scheduled_job(page, stack_client):
+def test_cancel_button_cancels_a_scheduled_job(page, stack_client, scheduled):
     job = submit(stack_client, "uppercase", "never", delay_seconds=FAR_DELAY, priority="low")
+    scheduled.append(job["id"])
     page.goto("/")
     row = row_of(page, job["id"])
     expect(row.get_by_test_id("job-priority")).to_have_text("low")
@@ -116,7 +128,7 @@ def test_retry_button_runs_a_failed_job_again(page, stack_client):
     row = row_of(page, job["id"])
     status = row.get_by_test_id("job-status")
     expect(status).to_have_attribute("data-status", "failed")
-    expect(row.get_by_test_id("job-result")).to_have_text(message)
+    expect(row.get_by_test_id("job-result")).to_contain_text(message)
     expect(row.get_by_test_id("job-cancel")).to_be_hidden()
 
     # With the keyboard: focus the button, press Enter.

@@ -460,13 +460,15 @@ function updateRow(row, job) {
     (job.attempts > 1 ? ` after ${job.attempts} attempts` : "") + (stopping ? " · stopping" : ""),
   );
 
-  const busy = row.busy === true;
+  // aria-disabled while a request is out: a disabled button would lose the focus.
+  const busy = row.busy === true ? "true" : null;
+  // Read before hiding: Chromium blurs a button as it is hidden.
+  const focused = document.activeElement;
   cancel.hidden = !CANCELABLE.has(job.status) || Boolean(stopping);
   retry.hidden = !RETRYABLE.has(job.status);
-  cancel.disabled = busy;
-  retry.disabled = busy;
+  setAttr(cancel, "aria-disabled", busy);
+  setAttr(retry, "aria-disabled", busy);
   // A keyboard user whose button just went away stays on the row.
-  const focused = document.activeElement;
   if ((focused === cancel || focused === retry) && focused.hidden) row.cells.idCell.focus();
 
   const full = resultText(job);
@@ -530,14 +532,13 @@ const ACTION_DONE = {
 
 async function onRowAction(event) {
   const button = event.target.closest("button[data-action]");
-  if (!button || button.disabled) return;
-  const id = button.closest("tr").dataset.jobId;
-  const row = rows.get(id);
+  const id = button && button.closest("tr").dataset.jobId;
+  const row = id && rows.get(id);
+  if (!row || row.busy) return;
   const action = button.dataset.action;
-  if (!row) return;
   clearFormError();
   row.busy = true;
-  button.disabled = true;
+  setAttr(button, "aria-disabled", "true");
   try {
     const result = await request(jobUrl(id, action), { method: "POST" });
     if (result.ok && result.data && result.data.id === id) {
@@ -555,7 +556,7 @@ async function onRowAction(event) {
     showFormError(err.message, [], null);
   } finally {
     row.busy = false;
-    button.disabled = false;
+    setAttr(button, "aria-disabled", null);
   }
   refreshNow();
 }
