@@ -120,6 +120,22 @@ def test_cancel_button_cancels_a_scheduled_job(page, stack_client, scheduled):
     assert stack_client.get(f"/api/jobs/{job['id']}").json()["status"] == "canceled"
 
 
+def test_cancel_button_stops_a_running_job(page, stack_client):
+    job = submit(stack_client, "sleep", {"seconds": 30})
+    page.goto("/")
+    row = row_of(page, job["id"])
+    status = row.get_by_test_id("job-status")
+    expect(status).to_have_attribute("data-status", "running", timeout=JOB_TIMEOUT_MS)
+    with page.expect_response(is_post(f"/api/jobs/{job['id']}/cancel")) as answered:
+        row.get_by_role("button", name=f"Cancel job {job['id'][:8]}").click()
+    assert answered.value.status == 202
+    # Asked to stop: no second cancel, and the worker's answer arrives by itself.
+    expect(page.get_by_test_id("form-status")).to_contain_text("is asked to stop")
+    expect(row.get_by_test_id("job-cancel")).to_be_hidden()
+    expect(status).to_have_attribute("data-status", "canceled", timeout=JOB_TIMEOUT_MS)
+    assert stack_client.get(f"/api/jobs/{job['id']}").json()["status"] == "canceled"
+
+
 def test_retry_button_runs_a_failed_job_again(page, stack_client):
     message = f"broken {uuid.uuid4().hex[:8]}"
     job = submit(stack_client, "fail", {"message": message})
