@@ -544,7 +544,8 @@ async function onRowAction(event) {
     if (result.ok && result.data && result.data.id === id) {
       const job = result.data;
       lastJobs = lastJobs.map((j) => (j.id === id ? job : j));
-      mine.set(id, job.status);
+      // Its end is announced like a submitted job's; one canceled at once has ended.
+      if (CANCELABLE.has(job.status)) mine.set(id, job.status);
       setText(els.formStatus, `Job ${id.slice(0, 8)} (${job.task}) ${ACTION_DONE[action](job)}.`);
       row.busy = false;
       updateRow(row, job);
