@@ -43,8 +43,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _REPORT:
         return
     terminalreporter.section("Conveyor on Kubernetes: what the e2e run measured")
-    for title, text in _REPORT:
-        terminalreporter.write_line(f"\n{title}")
+    for n, (title, text) in enumerate(_REPORT, 1):
+        terminalreporter.write_line(f"\n{n}. {title}")
         for line in text.splitlines():
             terminalreporter.write_line(f"  {line}")
 

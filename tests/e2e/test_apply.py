@@ -136,7 +136,7 @@ def test_one_apply_from_a_fresh_clone_brings_up_everything(
     }
     rows = [[name, f"{seconds:.1f}"] for name, seconds in sorted(applied.items(), key=lambda kv: kv[1])]
     report(
-        f"0a. git clone && kubectl apply -k deploy/overlays/dev, once, on a cluster without {cluster.ns} "
+        f"git clone && kubectl apply -k deploy/overlays/dev, once, on a cluster without {cluster.ns} "
         f"(context {cluster.context})",
         table(["workload", "ready after (s)"], rows) + f"\n\nsecret-bootstrap: {log}\n"
         f"pods that waited for the Secret: {len({e.involved_object.name for e in waits})} "
@@ -160,7 +160,7 @@ def test_a_second_apply_and_a_second_bootstrap_rotate_nothing(
     assert "left as it is" in log, log
     assert secret_state(cluster) == before
     report(
-        "0b. kubectl apply -k again, then the bootstrap Job again",
+        "kubectl apply -k again, then the bootstrap Job again",
         f"second apply: {len(output.splitlines())} objects, changed: {changed or 'none'}\n"
         f"Secret conveyor-secrets: uid {before['uid']}, resourceVersion {before['resourceVersion']}, "
         f"data sha256 {before['data']}: the same after both\nsecret-bootstrap: {log}",
@@ -188,7 +188,7 @@ def test_a_plain_delete_removes_the_namespace_and_its_data(
     assert cluster.claims() == {}
     assert secret_state(cluster) is None
     report(
-        "0c. plain kubectl delete -k deploy/overlays/dev",
+        "plain kubectl delete -k deploy/overlays/dev",
         f"namespace {cluster.ns} gone in {seconds:.1f} s, with its {len(claims)} claims "
         f"({', '.join(sorted(claims))}) and Secret conveyor-secrets",
     )

@@ -105,7 +105,7 @@ def test_backup_survives_the_namespace_and_restores(
     assert {"postgres-backup", "postgres-restore"} <= cronjobs
 
     report(
-        "7. Backup and restore across a deleted namespace",
+        "Backup and restore across a deleted namespace",
         f"make backup: {dump}, {size} bytes (custom format), {backup_s:.1f} s; copied off the cluster "
         f"(hack/backup download)\n"
         f"namespace {cluster.ns} and its {len(volumes)} volumes deleted in {gone_s:.1f} s; "

@@ -90,7 +90,7 @@ def test_01_deploys_from_nothing(cluster: Cluster, deployed: dict[str, float], r
         assert "schema is current" in cluster.logs(pod.metadata.name, "migrate")
     rows = [[name, f"{seconds:.1f}"] for name, seconds in sorted(deployed.items(), key=lambda kv: kv[1])]
     report(
-        f"1. kubectl apply -k deploy/overlays/dev, from nothing (context {cluster.context})",
+        f"kubectl apply -k deploy/overlays/dev, from nothing (context {cluster.context})",
         table(["workload", "ready after (s)"], rows) + "\n\n" + cluster.pods_table(),
     )
 
@@ -107,7 +107,7 @@ def test_02_job_and_dashboard_through_the_frontend(api: Conveyor, frontend: str,
     for asset in assets:
         assert httpx.get(urljoin(f"{frontend}/", asset), timeout=10).status_code == 200, asset
     report(
-        "2. Through the frontend Service",
+        "Through the frontend Service",
         f"{frontend}: dashboard 200 with {len(assets)} assets; "
         f"job {done['id']} {done['status']} after {done['attempts']} attempt(s): {done['result']}",
     )
@@ -115,7 +115,7 @@ def test_02_job_and_dashboard_through_the_frontend(api: Conveyor, frontend: str,
 
 def test_03_self_healing(cluster: Cluster, frontend: str, report) -> None:
     result = self_heal(cluster, frontend)
-    report("3. Self-healing under a trickle of jobs (one every 0.5 s)", result.summary())
+    report("Self-healing under a trickle of jobs (one every 0.5 s)", result.summary())
     # Jobs accepted before PostgreSQL's pod went are still known after it came back.
     assert set(result.before_postgres) <= set(result.finished)
     assert result.problems == [], "\n".join(result.problems)
@@ -124,7 +124,7 @@ def test_03_self_healing(cluster: Cluster, frontend: str, report) -> None:
 def test_04_rolling_update_without_failed_requests(cluster: Cluster, frontend: str, report) -> None:
     roll = roll_api(cluster, frontend)
     report(
-        "4. Rolling update of the api under continuous requests",
+        "Rolling update of the api under continuous requests",
         f"{roll.old_image} -> {roll.new_image}: rollout complete in {roll.seconds:.1f} s\n"
         f"requests {roll.requests}, failed {len(roll.failures)}"
         + "".join(f"\n  {f}" for f in roll.failures[:10])
@@ -146,7 +146,7 @@ def test_05_pod_security_restricted_is_enforced(cluster: Cluster, deployed: dict
         refusal or "a privileged pod was admitted"
     )
     report(
-        "5a. Pod Security",
+        "Pod Security",
         f"namespace {cluster.ns} enforces restricted; a privileged pod is refused:\n{refusal}",
     )
 
@@ -190,7 +190,7 @@ def test_06_undeploy_keeps_only_the_data(cluster: Cluster, api: Conveyor, report
     assert jobs_after == jobs_before
 
     report(
-        "6. make undeploy (kubectl delete -k deploy/overlays/dev but its Namespace), then apply -k again",
+        "make undeploy (kubectl delete -k deploy/overlays/dev but its Namespace), then apply -k again",
         f"delete -k: {len(objects)} objects and every pod gone in {deleted_s:.1f} s; "
         f"namespace {cluster.ns}, Secret conveyor-secrets (resourceVersion {secret.resource_version}) "
         "and the claims kept:\n"

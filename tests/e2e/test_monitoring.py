@@ -89,7 +89,7 @@ def test_01_prometheus_scrapes_both_services(deployed: Cluster, prom: httpx.Clie
         "Prometheus to scrape the api and the worker",
     )
     report(
-        "7. Prometheus scrapes the app (ServiceMonitor api, PodMonitor worker)",
+        "Prometheus scrapes the app (ServiceMonitor api, PodMonitor worker)",
         f"{', '.join(f'{job}: {len(h)} target(s) up' for job, h in sorted(up.items()))}"
         f" {time.monotonic() - start:.0f} s after the deploy was ready",
     )
@@ -120,7 +120,7 @@ def test_02_every_query_and_rule_evaluates(deployed: Cluster, prom: httpx.Client
             wait_for(lambda e=exprs: any(query(prom, x) for x in e), 120, 3, f"data in panel {title!r}")
         rows.append([title, str(len(exprs)), str(sum(len(query(prom, x)) for x in exprs))])
     report(
-        "8. Every dashboard query and alert expression on the live Prometheus",
+        "Every dashboard query and alert expression on the live Prometheus",
         f"{len(names)} alerts loaded and evaluated without error; panels (data within "
         f"{time.monotonic() - start:.0f} s of 20 jobs):\n" + table(["panel", "queries", "series"], rows),
     )
@@ -163,7 +163,7 @@ def test_03_no_live_worker_alert(deployed: Cluster, prom: httpx.Client, report) 
         lambda: deployed.apps.read_namespaced_deployment("worker", deployed.ns).status.ready_replicas, 180
     )
     report(
-        "9. Every worker stopped (KEDA paused at 0 replicas)",
+        "Every worker stopped (KEDA paused at 0 replicas)",
         f"{rule['alert']} (for: {rule['for']}): pending after {seen.get('pending', 0):.0f} s, "
         f"firing after {seen['firing']:.0f} s of no worker pod; workers back once unpaused",
     )

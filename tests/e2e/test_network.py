@@ -157,7 +157,7 @@ def test_network_policy_matrix(cluster: Cluster, running: None, report) -> None:
     leaks = [p for p in paths if not p.allowed and p.connected]
     broken = [p for p in paths if p.allowed and not p.connected and p.verdict != "-"]
     header = f"enforcer ({ENFORCER_LABEL}): {json.dumps(claimed) if claimed else 'no node has the label'}"
-    report("5b. NetworkPolicies: who can connect to what", f"{header}\n{matrix}")
+    report("NetworkPolicies: who can connect to what", f"{header}\n{matrix}")
 
     assert not broken, f"paths the application needs are blocked: {broken}"
     if leaks and not claimed:
@@ -165,6 +165,6 @@ def test_network_policy_matrix(cluster: Cluster, running: None, report) -> None:
             "NOTE: no node claims a NetworkPolicy enforcer and a denied path connected "
             f"({', '.join(p.target for p in leaks)}): the policies are applied, not proven here."
         )
-        report("5b. NetworkPolicies", note)
+        report("NetworkPolicies", note)
         pytest.skip(note)
     assert not leaks, f"the nodes claim an enforcer ({claimed}), yet denied paths connected: {leaks}"

@@ -282,7 +282,7 @@ def test_release_rehearsal(cluster: Cluster, releases, report, tmp_path: Path) -
         "req/failed",
     ]
     report(
-        "8. The release workflow's deploy job, rehearsed (release.yml's steps, OVERLAY=build/rehearsal)",
+        "The release workflow's deploy job, rehearsed (release.yml's steps, OVERLAY=build/rehearsal)",
         f"images built, tagged and loaded in {loaded_s:.1f} s; ROLLOUT_TIMEOUT {ROLLOUT_TIMEOUT}\n"
         + table(header, rows)
         + "".join(f"\n  {r.version} failed request: {f}" for r in results for f in r.failures[:5]),

@@ -31,7 +31,7 @@ def test_01_a_burst_scales_the_workers_out_and_back(deployed: Cluster, report) -
     with deployed.frontend() as url:
         run = burst(deployed, url, progress=lambda line: (lines.append(line), print(line, flush=True)))
     report(
-        "10. Autoscaling: a burst of sleep jobs (demo/autoscale.py)",
+        "Autoscaling: a burst of sleep jobs (demo/autoscale.py)",
         "\n".join(lines) + "\n\n" + run.summary(),
     )
     assert run.failed == 0
@@ -55,7 +55,7 @@ def test_02_the_api_hpa_reads_cpu_from_metrics_server(deployed: Cluster, report)
     able = {c.type: c.status for c in hpa.status.conditions or []}
     assert able.get("ScalingActive") == "True", hpa.status.conditions
     report(
-        "11. The api's HPA",
+        "The api's HPA",
         f"CPU from metrics-server: {utilization} % of the request "
         f"(target {hpa.spec.metrics[0].resource.target.average_utilization} %), "
         f"{hpa.status.current_replicas} replica(s), min {hpa.spec.min_replicas} max {hpa.spec.max_replicas}",
