@@ -142,5 +142,5 @@ def job_outcome(span: Any, status: str, error: str | None) -> None:
     if span is None:
         return
     span.set_attribute("conveyor.job.status", status)
-    if error is not None:
+    if error is not None and status != "canceled":  # a cancel is what was asked for, not a fault
         span.set_status(StatusCode.ERROR, error)
