@@ -30,6 +30,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             yield
         finally:
             await state.close()
+            # uvicorn re-raises SIGTERM once shut down, so atexit would never export the last spans.
+            tracing.shutdown()
 
     app = FastAPI(
         title="Conveyor API",
