@@ -41,6 +41,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's own spans would wrap every probe, scrape and poll, and not know the job: ours suffice.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     job_routes = jobs.create_router()
