@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conveyor_core import logs, tasks
+from conveyor_core import logs, tasks, tracing
 from conveyor_core import settings as config
 
 from . import server
@@ -13,6 +13,7 @@ from .settings import ApiSettings
 def main() -> None:
     settings = config.load(ApiSettings)
     logs.setup("api", settings.log_level)
+    tracing.setup("conveyor-api")  # before create_app, which adds the submit spans if on
     tasks.load(settings.task_modules)
     server.run(create_app(settings), settings)
 

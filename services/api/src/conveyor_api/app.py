@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from conveyor_core import settings as config
+from conveyor_core import tracing
 
 from . import errors
 from .fastpath import FastSubmit
-from .middleware import BodyLimit, Observe, ServerErrors
+from .middleware import BodyLimit, Observe, ServerErrors, TraceSubmits
 from .routes import health, jobs
 from .settings import ApiSettings
 from .state import State
@@ -29,6 +30,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             yield
         finally:
             await state.close()
+            # uvicorn re-raises SIGTERM once shut down, so atexit would never export the last spans.
+            tracing.shutdown()
 
     app = FastAPI(
         title="Conveyor API",
@@ -38,6 +41,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's own spans would wrap every probe, scrape and poll, and not know the job: ours suffice.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     job_routes = jobs.create_router()
@@ -46,6 +51,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     submit = next(r for r in job_routes.routes if r.path == "/api/jobs" and "POST" in r.methods)
     # Innermost: the limits, the 500s and the metrics below apply to the fast path too.
     app.add_middleware(FastSubmit, body_type=job_routes.submit_body, route=submit)
+    if tracing.enabled():  # around both submit paths; when not tracing, not in the stack at all
+        app.add_middleware(TraceSubmits)
     # The last added is the outermost: Observe sees every response, the 413s
     # and the 500s made by ServerErrors included.
     app.add_middleware(ServerErrors)

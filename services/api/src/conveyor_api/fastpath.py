@@ -19,6 +19,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor_core import tracing
 from conveyor_core.db import UNAVAILABLE
 from conveyor_core.logs import bind_job
 
@@ -103,6 +104,7 @@ class FastSubmit:
             )
             return
         bind_job(row["id"])
+        tracing.tag_job(row["id"], job.task)
         metrics.SUBMITTED.labels(job.task).inc()
         if is_due(row):
             await state.dispatcher.dispatch(str(row["id"]), row["priority"])

@@ -11,6 +11,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor_core import tracing
+
 from . import metrics
 
 access = logging.getLogger("conveyor.api.access")
@@ -123,6 +125,30 @@ class ServerErrors:
             await send_json(
                 send, 500, {"error": {"code": "internal_error", "message": "unexpected error; it was logged"}}
             )
+
+
+class TraceSubmits:
+    """A server span for each submit, single or batch, fast path or route, that
+    continues the client's trace when it sends a traceparent. The app installs
+    it only while tracing: otherwise a request does not pass through it at all."""
+
+    PATHS = frozenset({"/api/jobs", "/api/jobs/batch"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        with tracing.server_span("POST", scope["path"], scope["headers"]) as span:
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    tracing.response_status(span, message["status"])
+                await send(message)
+
+            await self.app(scope, receive, capture)
 
 
 class Observe:

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from conveyor_core import tracing
 from conveyor_core.migrate import HEAD
 from conveyor_core.streams import EPOCH_CHANGED
 
@@ -21,8 +22,9 @@ COLUMNS = (
 # A scheduled job waits for the relay until its time (dispatch_after); a
 # run_at in the past is due at once.
 INSERT = f"""
-INSERT INTO jobs (task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after)
-SELECT %(task)s, %(input)s, %(timeout)s, %(key)s, %(priority)s, due, greatest(now(), due)
+INSERT INTO jobs (task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after,
+                  traceparent)
+SELECT %(task)s, %(input)s, %(timeout)s, %(key)s, %(priority)s, due, greatest(now(), due), %(traceparent)s
 FROM (SELECT coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s)) AS due) AS d
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
 """
@@ -84,12 +86,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 INSERT_MANY = f"""
-INSERT INTO jobs (id, task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after)
-SELECT id, task, input, timeout, key, priority, due, greatest(now(), due)
+INSERT INTO jobs (id, task, input, timeout_seconds, idempotency_key, priority, run_at, dispatch_after,
+                  traceparent)
+SELECT id, task, input, timeout, key, priority, due, greatest(now(), due), traceparent
 FROM (
     SELECT *, coalesce(run_at, now() + make_interval(secs => delay)) AS due
     FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::float8[], %s::text[], %s::text[],
-                %s::timestamptz[], %s::float8[]) AS u(id, task, input, timeout, key, priority, run_at, delay)
+                %s::timestamptz[], %s::float8[], %s::text[])
+         AS u(id, task, input, timeout, key, priority, run_at, delay, traceparent)
 ) AS d
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}
 """
@@ -150,6 +154,8 @@ class JobStore:
                 "priority": priority,
                 "run_at": run_at,
                 "delay_seconds": delay_seconds,
+                # Read here, in the request's context: the group's INSERT runs in another task.
+                "traceparent": tracing.traceparent(),
             }
             return await self._grouped(item)
         params = {
@@ -160,6 +166,7 @@ class JobStore:
             "run_at": run_at,
             "delay": delay_seconds,
             "priority": priority,
+            "traceparent": tracing.traceparent(),
         }
         async with self.pool.connection() as conn:
             cur = await conn.execute(INSERT, params)
@@ -186,6 +193,7 @@ class JobStore:
             "delay_seconds",
         )
         arrays = [[item[c] for item in items] for c in columns]
+        arrays.append([item.get("traceparent") for item in items])
         arrays[1] = [Jsonb(v) for v in arrays[1]]
         arrays[2] = [float(v) for v in arrays[2]]
         arrays[6] = [None if v is None else float(v) for v in arrays[6]]

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from conveyor_core import db, logs, streams, tasks
+from conveyor_core import db, logs, streams, tasks, tracing
 from conveyor_core import settings as config
 
 from . import health
@@ -39,10 +39,12 @@ async def serve(settings: WorkerSettings) -> tuple[int, bool]:
 def main() -> None:
     settings = config.load(WorkerSettings)
     logs.setup("worker", settings.log_level)
+    tracing.setup("conveyor-worker")
     tasks.load(settings.task_modules)
     code, threads_left = asyncio.run(serve(settings))
     if threads_left:
         # Python would wait for the stuck threads forever at exit.
+        tracing.shutdown()  # os._exit skips the SDK's atexit flush of the batched spans
         logging.shutdown()
         sys.stdout.flush()
         os._exit(code)

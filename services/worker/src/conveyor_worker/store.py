@@ -39,7 +39,7 @@ CLAIM = """
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(),
                 worker = %(worker)s, lease_until = now() + make_interval(secs => %(lease)s)
 WHERE id = ANY(%(ids)s) AND status = 'queued' AND dispatch_after <= now()
-RETURNING id, task, input, attempts, attempts_before, timeout_seconds
+RETURNING id, task, input, attempts, attempts_before, timeout_seconds, traceparent
 """
 
 # An attempt that would go back to the queue (a retry, a hand-back) ends the

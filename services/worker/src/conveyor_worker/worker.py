@@ -31,7 +31,7 @@ from uuid import UUID
 import redis.asyncio as redis
 from psycopg_pool import AsyncConnectionPool
 
-from conveyor_core import streams
+from conveyor_core import streams, tracing
 from conveyor_core.db import UNAVAILABLE
 from conveyor_core.logs import job_context
 
@@ -252,7 +252,7 @@ class Worker:
     async def _execute(self, row: dict[str, Any]) -> None:
         job_id, name, attempt = str(row["id"]), row["task"], row["attempts"]
         outcome: dict[str, Any] | None
-        with job_context(job_id):
+        with job_context(job_id), tracing.job_span(job_id, name, attempt, row.get("traceparent")) as span:
             started = time.perf_counter()
             try:
                 outcome = await self.attempts.run(row)
@@ -273,7 +273,10 @@ class Worker:
                 metrics.INFLIGHT.set(len(self.running))
                 self.slot_free.set()
             metrics.DURATION.labels(name).observe(time.perf_counter() - started)
-            if outcome is not None:
+            if outcome is None:
+                tracing.job_outcome(span, "superseded", None)
+            else:
+                tracing.job_outcome(span, outcome["status"], outcome.get("error"))
                 self.recorder.put(Outcome(id=job_id, attempt=attempt, task=name, **outcome))
 
     def _abandon(self, jobs: set[str]) -> None:

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Response
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from conveyor_core import tasks
+from conveyor_core import tasks, tracing
 from conveyor_core.logs import bind_job
 
 from .. import metrics
@@ -121,6 +121,7 @@ def create_router() -> APIRouter:
         )
         job_id = row["id"]
         bind_job(job_id)  # this request's log lines, its access line included, name the job
+        tracing.tag_job(job_id, job.task)
         if not created:
             if (row["task"], row["input"], row["timeout_seconds"]) != (job.task, value, job.timeout_seconds):
                 raise ApiError(409, "idempotency_conflict", "this Idempotency-Key named a different job")
@@ -160,6 +161,7 @@ def create_router() -> APIRouter:
         items: list[dict[str, Any]] = []
         seen: dict[str, int] = {}  # idempotency key -> index in items
         same_as: dict[int, int] = {}  # an item repeating an earlier one's key (and job)
+        carried = tracing.traceparent()  # every job of the batch continues the batch's span
         for i, job in enumerate(batch.jobs):
             if job.run_at is not None and job.delay_seconds is not None:
                 raise ApiError(
@@ -173,6 +175,7 @@ def create_router() -> APIRouter:
                 priority=job.priority.value,
                 run_at=job.run_at,
                 delay_seconds=job.delay_seconds,
+                traceparent=carried,
             )
             if (key := job.idempotency_key) is not None and key in seen:
                 first = items[seen[key]]
@@ -201,6 +204,7 @@ def create_router() -> APIRouter:
                 metrics.SUBMITTED.labels(row["task"]).inc()
         if new:
             await dispatcher.dispatch_many(new)
+        tracing.tag("conveyor.jobs", len(results))
         return {"items": [row for row, _ in results]}
 
     @router.get(
