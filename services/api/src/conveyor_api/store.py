@@ -191,9 +191,9 @@ class JobStore:
             "priority",
             "run_at",
             "delay_seconds",
+            "traceparent",
         )
         arrays = [[item[c] for item in items] for c in columns]
-        arrays.append([item.get("traceparent") for item in items])
         arrays[1] = [Jsonb(v) for v in arrays[1]]
         arrays[2] = [float(v) for v in arrays[2]]
         arrays[6] = [None if v is None else float(v) for v in arrays[6]]
